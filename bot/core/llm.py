@@ -1,0 +1,100 @@
+"""The language-model protocol the core depends on; ``bot.gemini`` implements it for Gemini."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Tokens billed for one or more calls."""
+
+    prompt: int = 0
+    output: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.output
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(self.prompt + other.prompt, self.output + other.output)
+
+
+class FinishReason(StrEnum):
+    """Why the model stopped writing."""
+
+    STOP = "stop"
+    MAX_TOKENS = "max_tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    """One prompt: the system instruction, the user content, and the budget for answering it."""
+
+    model: str
+    system: str
+    prompt: str
+    timeout_s: float
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A model's answer. While streaming, ``text`` is the text so far and ``finish`` is ``None``."""
+
+    text: str
+    model: str
+    usage: TokenUsage = TokenUsage()
+    finish: FinishReason | None = FinishReason.STOP
+    attempts: int = 1
+
+    @property
+    def cut_off(self) -> bool:
+        """Whether the model hit its output limit before finishing."""
+        return self.finish is FinishReason.MAX_TOKENS
+
+
+class FailureKind(StrEnum):
+    """Families of failure, for decisions (retry, budget) rather than for display."""
+
+    TIMEOUT = "timeout"
+    RATE_LIMITED = "rate_limited"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+    UNAVAILABLE = "unavailable"
+    BLOCKED = "blocked"
+    EMPTY = "empty"
+    REJECTED = "rejected"
+    NETWORK = "network"
+
+
+class LLMFailure(Exception):
+    """A call that produced no usable text. ``reason`` is short, lower-case and safe to show users."""
+
+    def __init__(
+        self, reason: str, *, kind: FailureKind, attempts: int = 1, usage: TokenUsage = TokenUsage()
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+        self.attempts = attempts
+        self.usage = usage
+
+
+class LLM(Protocol):
+    """What the debate engine needs from a model provider.
+
+    Implementations retry transient faults within ``request.timeout_s`` and raise :class:`LLMFailure`
+    with a user-facing reason for everything else.
+    """
+
+    async def generate(self, request: LLMRequest) -> Completion:
+        """The whole answer at once."""
+        ...
+
+    def stream(self, request: LLMRequest) -> AsyncGenerator[Completion, None]:
+        """Cumulative snapshots of the answer as it is written; the last has ``finish`` set."""
+        ...

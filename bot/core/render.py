@@ -1,0 +1,176 @@
+"""Debate results as Discord message parts (embed dicts and content), always within Discord's limits.
+
+Nothing is truncated silently: a long reply continues in untitled embeds, which :func:`pack_messages`
+spreads over as many messages as the limits require, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NotRequired, TypedDict
+
+from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
+from bot.core.personas import Persona
+from bot.core.text import (
+    discord_length,
+    escape_markdown,
+    neutralise_mentions,
+    one_line,
+    split_text,
+    strip_mentions,
+    truncate,
+)
+
+CONTENT_LIMIT = 2000
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+AUTHOR_LIMIT = 256
+EMBEDS_PER_MESSAGE = 10
+EMBED_CHARS_PER_MESSAGE = 6000
+THREAD_NAME_LIMIT = 100
+
+VERDICT_TITLE = "⚖️ Verdict"
+VERDICT_COLOUR = 0xF1C40F
+CUT_OFF_MARK = "\n\n*(cut off)*"
+
+
+class EmbedFooter(TypedDict):
+    text: str
+
+
+class EmbedField(TypedDict):
+    name: str
+    value: str
+    inline: NotRequired[bool]
+
+
+class Embed(TypedDict, total=False):
+    """The subset of Discord's embed object Parley sends."""
+
+    title: str
+    description: str
+    color: int
+    footer: EmbedFooter
+    fields: list[EmbedField]
+
+
+def embed_size(embed: Embed) -> int:
+    """Characters that count towards Discord's 6000-per-message total."""
+    size = discord_length(embed.get("title", "")) + discord_length(embed.get("description", ""))
+    size += discord_length(embed["footer"]["text"]) if "footer" in embed else 0
+    for field in embed.get("fields", []):
+        size += discord_length(field["name"]) + discord_length(field["value"])
+    return size
+
+
+def pack_messages(embeds: Iterable[Embed]) -> list[list[Embed]]:
+    """Group embeds, in order, into as few messages as Discord's per-message limits allow."""
+    messages: list[list[Embed]] = []
+    current: list[Embed] = []
+    current_size = 0
+    for embed in embeds:
+        size = embed_size(embed)
+        if current and (len(current) == EMBEDS_PER_MESSAGE or current_size + size > EMBED_CHARS_PER_MESSAGE):
+            messages.append(current)
+            current, current_size = [], 0
+        current.append(embed)
+        current_size += size
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _titled_sequence(title: str, colour: int, body: str, footer: str) -> list[Embed]:
+    """A titled embed holding the start of ``body``, untitled continuations, the footer on the last."""
+    embeds: list[Embed] = [
+        {"description": piece, "color": colour} for piece in split_text(body, DESCRIPTION_LIMIT)
+    ]
+    embeds[0] = {"title": truncate(title, TITLE_LIMIT), **embeds[0]}
+    if footer:
+        embeds[-1]["footer"] = {"text": truncate(footer, FOOTER_LIMIT)}
+    return embeds
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s"
+
+
+def _tokens(count: int) -> str:
+    return f"{count:,} tokens"
+
+
+def persona_footer(outcome: PersonaReply | PersonaFailure) -> str:
+    """Model, latency, tokens and retries of one persona's call."""
+    parts = [outcome.model] if isinstance(outcome, PersonaReply) else []
+    parts += [_seconds(outcome.latency_s), _tokens(outcome.usage.total)]
+    if outcome.attempts > 1:
+        parts.append(f"{outcome.attempts} attempts")
+    return " · ".join(parts)
+
+
+def persona_embeds(persona: Persona, outcome: PersonaReply | PersonaFailure) -> list[Embed]:
+    """One titled embed (``{emoji} {name}``, the persona's colour), continued untitled if long."""
+    if isinstance(outcome, PersonaFailure):
+        body = f"⚠️ No answer: {outcome.reason}."
+    else:
+        body = outcome.text + (CUT_OFF_MARK if outcome.cut_off else "")
+    return _titled_sequence(persona.label, persona.colour, body, persona_footer(outcome))
+
+
+def stats_footer(stats: DebateStats) -> str:
+    """Wall time, Σ persona time, speed-up and tokens of the whole debate."""
+    return " · ".join(
+        [
+            f"wall {_seconds(stats.wall_s)}",
+            f"Σ personas {_seconds(stats.persona_sum_s)}",
+            f"verdict {_seconds(stats.verdict_s)}",
+            f"speed-up {stats.speedup:.1f}×",
+            _tokens(stats.usage.total),
+        ]
+    )
+
+
+def verdict_embeds(outcome: PersonaReply | PersonaFailure, stats: DebateStats) -> list[Embed]:
+    """The verdict (or why there is none), with the debate's figures in the footer of its last embed."""
+    if isinstance(outcome, PersonaFailure):
+        body = f"⚠️ No verdict: {outcome.reason}."
+    else:
+        body = outcome.text + (CUT_OFF_MARK if outcome.cut_off else "")
+    return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body, stats_footer(stats))
+
+
+def progress_state(answered: int, panel_size: int) -> str:
+    return f"⏳ {answered}/{panel_size} answered"
+
+
+def done_state(wall_s: float) -> str:
+    return f"✅ done in {_seconds(wall_s)}"
+
+
+def failed_state(reason: str) -> str:
+    return f"❌ failed: {reason}"
+
+
+def safe_inline(text: str) -> str:
+    """User text for message content: one line, mentions inert, markdown shown literally."""
+    return escape_markdown(neutralise_mentions(one_line(text)))
+
+
+def status_content(question: str, panel: Sequence[Persona], state: str) -> str:
+    """The debate's status message: the question, the panel and the state line, ≤ 2000 characters."""
+    panel_line = "**Panel:** " + " · ".join(safe_inline(persona.label) for persona in panel)
+    state_line = truncate(state, 300)
+    panel_line = truncate(panel_line, CONTENT_LIMIT // 2)
+    head = "**Debate:** "
+    room = CONTENT_LIMIT - discord_length(head + "\n" + panel_line + "\n" + state_line)
+    question_line = head + truncate(safe_inline(question), room)
+    return f"{question_line}\n{panel_line}\n{state_line}"
+
+
+def thread_name(question: str) -> str:
+    """A thread name from the question: no mentions, one line, 1–100 characters."""
+    name = one_line(strip_mentions(question))
+    return truncate(name, THREAD_NAME_LIMIT) if name else "Debate"

@@ -1,0 +1,202 @@
+"""Rendering stays within Discord's limits for any input and never loses text."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
+from bot.core.llm import FailureKind, TokenUsage
+from bot.core.personas import DEFAULT_PANEL, Persona
+from bot.core.render import (
+    CUT_OFF_MARK,
+    DESCRIPTION_LIMIT,
+    EMBED_CHARS_PER_MESSAGE,
+    EMBEDS_PER_MESSAGE,
+    FOOTER_LIMIT,
+    TITLE_LIMIT,
+    VERDICT_TITLE,
+    Embed,
+    done_state,
+    embed_size,
+    failed_state,
+    pack_messages,
+    persona_embeds,
+    progress_state,
+    status_content,
+    thread_name,
+    verdict_embeds,
+)
+from bot.core.text import discord_length, split_text
+
+EMOJI = ["🚀", "🛡️", "👨‍👩‍👧‍👦", "🇫🇷", "👍🏽", "⚖️", "🤖", "e\u0301", "𝕏", "<:custom:123456789012345678>"]
+MENTIONS = ["@everyone", "@here", "<@123456789012345678>", "<@!1234>", "<@&987654321098765432>", "<#42>"]
+
+unicode_text = st.text(st.characters(codec="utf-8"), max_size=300)
+rich_text = st.lists(
+    st.one_of(unicode_text, st.sampled_from(EMOJI + MENTIONS + ["\n", "\n\n", ". ", " ", "**", "`", "> "])),
+    max_size=60,
+).map("".join)
+huge_text = st.builds(lambda part, times: part * times, rich_text, st.integers(min_value=1, max_value=400))
+any_text = st.one_of(rich_text, huge_text)
+
+persona_strategy = st.builds(
+    Persona,
+    name=st.one_of(st.text(min_size=1, max_size=64), st.sampled_from(MENTIONS)),
+    emoji=st.sampled_from(EMOJI),
+    instructions=st.just("Argue your side."),
+    colour=st.integers(min_value=0, max_value=0xFFFFFF),
+)
+STATS = DebateStats(
+    wall_s=2.5, persona_sum_s=6.4, verdict_s=1.1, usage=TokenUsage(1200, 800), answered=4, panel_size=4
+)
+
+
+def reply(text: str, *, cut_off: bool = False) -> PersonaReply:
+    return PersonaReply(text, "gemini-test", 1.25, TokenUsage(10, 20), attempts=2, cut_off=cut_off)
+
+
+def assert_valid_embed(embed: Embed) -> None:
+    assert discord_length(embed.get("title", "")) <= TITLE_LIMIT
+    assert 0 < discord_length(embed["description"]) <= DESCRIPTION_LIMIT
+    assert discord_length(embed.get("footer", {"text": ""})["text"]) <= FOOTER_LIMIT
+    assert embed_size(embed) <= EMBED_CHARS_PER_MESSAGE
+    assert 0 <= embed["color"] <= 0xFFFFFF
+
+
+def assert_valid_messages(messages: list[list[Embed]]) -> None:
+    for message in messages:
+        assert 1 <= len(message) <= EMBEDS_PER_MESSAGE
+        assert sum(embed_size(embed) for embed in message) <= EMBED_CHARS_PER_MESSAGE
+        for embed in message:
+            assert_valid_embed(embed)
+
+
+@settings(max_examples=150, deadline=None)
+@given(persona=persona_strategy, text=any_text.filter(lambda text: text != ""), cut_off=st.booleans())
+def test_a_reply_of_any_size_renders_whole_within_limits(persona: Persona, text: str, cut_off: bool) -> None:
+    embeds = persona_embeds(persona, reply(text, cut_off=cut_off))
+    assert embeds[0]["title"].startswith(persona.emoji) or len(embeds[0]["title"]) == TITLE_LIMIT
+    assert all("title" not in embed for embed in embeds[1:])
+    assert {embed["color"] for embed in embeds} == {persona.colour}
+    assert "".join(embed["description"] for embed in embeds) == text + (CUT_OFF_MARK if cut_off else "")
+    assert [("footer" in embed) for embed in embeds] == [False] * (len(embeds) - 1) + [True]
+    messages = pack_messages(embeds)
+    assert_valid_messages(messages)
+    assert [embed for message in messages for embed in message] == embeds
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    panel=st.lists(persona_strategy, min_size=2, max_size=10),
+    texts=st.lists(any_text, min_size=10, max_size=10),
+)
+def test_a_whole_panel_packs_into_valid_messages_in_order(panel: list[Persona], texts: list[str]) -> None:
+    embeds = [
+        embed
+        for persona, text in zip(panel, texts, strict=False)
+        for embed in persona_embeds(persona, reply(text or "…"))
+    ]
+    embeds += verdict_embeds(reply(texts[-1] or "…"), STATS)
+    messages = pack_messages(embeds)
+    assert_valid_messages(messages)
+    assert [embed for message in messages for embed in message] == embeds
+
+
+def test_packing_fills_messages_greedily() -> None:
+    small: Embed = {"description": "x" * 100, "color": 1}
+    assert [len(message) for message in pack_messages([small] * 23)] == [10, 10, 3]
+    big: Embed = {"description": "x" * 4000, "color": 1}
+    assert [len(message) for message in pack_messages([big, small, big, big])] == [2, 1, 1]
+
+
+def test_a_ten_thousand_character_reply_spans_several_embeds() -> None:
+    text = ("The trench run was a gamble. " * 400)[:10_000]
+    embeds = persona_embeds(DEFAULT_PANEL[0], reply(text))
+    assert len(embeds) == 3
+    assert embeds[0]["title"] == "🚀 Rebel Pilot"
+    assert "".join(embed["description"] for embed in embeds) == text
+    assert embeds[-1]["footer"]["text"] == "gemini-test · 1.2 s · 30 tokens · 2 attempts"
+    assert len(pack_messages(embeds)) == 2
+
+
+def test_a_failed_persona_gets_a_titled_embed_saying_why() -> None:
+    failure = PersonaFailure("blocked by safety filter", FailureKind.BLOCKED, 0.4)
+    (embed,) = persona_embeds(DEFAULT_PANEL[1], failure)
+    assert embed["title"] == "🛡️ Imperial Officer"
+    assert embed["description"] == "⚠️ No answer: blocked by safety filter."
+    assert embed["color"] == DEFAULT_PANEL[1].colour
+
+
+def test_the_verdict_footer_carries_the_figures() -> None:
+    (embed,) = verdict_embeds(reply("Justified."), STATS)
+    assert embed["title"] == VERDICT_TITLE
+    assert "Verdict" in embed["title"]
+    footer = embed["footer"]["text"]
+    assert footer == "wall 2.5 s · Σ personas 6.4 s · verdict 1.1 s · speed-up 3.0× · 2,000 tokens"
+
+
+def test_a_failed_verdict_says_why() -> None:
+    failure = PersonaFailure("timed out after 60 s", FailureKind.TIMEOUT, 60.0)
+    (embed,) = verdict_embeds(failure, STATS)
+    assert embed["description"] == "⚠️ No verdict: timed out after 60 s."
+    assert "speed-up" in embed["footer"]["text"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(question=any_text, panel=st.lists(persona_strategy, min_size=1, max_size=10), state=rich_text)
+def test_the_status_message_fits_and_cannot_ping_or_format(
+    question: str, panel: list[Persona], state: str
+) -> None:
+    content = status_content(question, panel, state)
+    assert discord_length(content) <= 2000
+    first_line = content.split("\n", 1)[0]
+    assert not re.search(r"@(everyone|here)|<@[!&]?\d+>", first_line)
+    assert "**" not in first_line.removeprefix("**Debate:** ")
+
+
+def test_the_status_message_shows_question_panel_and_state() -> None:
+    content = status_content("Was it *justified*? @everyone", DEFAULT_PANEL, progress_state(2, 4))
+    assert content == (
+        "**Debate:** Was it \\*justified\\*? @\u200beveryone\n"
+        "**Panel:** 🚀 Rebel Pilot · 🛡️ Imperial Officer · 🌍 Neutral Citizen · 🤖 Droid Analyst\n"
+        "⏳ 2/4 answered"
+    )
+    assert status_content("q", DEFAULT_PANEL, done_state(3.14)).endswith("✅ done in 3.1 s")
+    assert status_content("q", DEFAULT_PANEL, failed_state("no persona answered")).endswith(
+        "❌ failed: no persona answered"
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(question=any_text)
+def test_thread_names_are_short_single_lines_without_mentions(question: str) -> None:
+    name = thread_name(question)
+    assert 1 <= len(name) <= 100
+    assert "\n" not in name
+    assert not re.search(r"<@[!&]?\d+>|@everyone|@here", name)
+
+
+def test_thread_name_examples() -> None:
+    assert thread_name("Was the destruction of the Death Star justified?") == (
+        "Was the destruction of the Death Star justified?"
+    )
+    assert thread_name("<@123> @everyone   why\n\nnot?") == "everyone why not?"
+    assert thread_name("<@&1>") == "Debate"
+    assert thread_name("x" * 300) == "x" * 99 + "…"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=any_text, limit=st.integers(min_value=2, max_value=5000))
+def test_split_text_keeps_every_character_within_the_limit(text: str, limit: int) -> None:
+    pieces = split_text(text, limit)
+    assert "".join(pieces) == text
+    assert all(discord_length(piece) <= limit for piece in pieces)
+    assert all(pieces) or pieces == [""]
+
+
+@given(text=unicode_text)
+def test_discord_length_counts_utf16_code_units(text: str) -> None:
+    assert discord_length(text) == len(text.encode("utf-16-le")) // 2
