@@ -1,0 +1,173 @@
+"""The one place that reads the environment (and ``.env``): typed, validated, with clear errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from dotenv import find_dotenv, load_dotenv
+
+DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///parley.db"
+DEFAULT_PERSONA_MODEL = "gemini-3.1-flash-lite"
+DEFAULT_VERDICT_MODEL = "gemini-3.5-flash"
+
+# The placeholders `.env.example` ships with; a token still equal to one was never filled in.
+TOKEN_PLACEHOLDERS = {
+    "DISCORD_TOKEN": "paste-your-discord-bot-token-here",
+    "GEMINI_API_KEY": "paste-your-gemini-api-key-here",
+}
+
+
+N = TypeVar("N", int, float)
+
+
+class SettingsError(Exception):
+    """A configuration problem, worded as one line for the person running the bot."""
+
+
+class Secret:
+    """A string that never shows itself in reprs, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything Parley reads from its environment. See the README's configuration table."""
+
+    discord_token: Secret
+    gemini_api_key: Secret
+    discord_api_base: str = DEFAULT_DISCORD_API_BASE
+    gemini_base_url: str | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    persona_model: str = DEFAULT_PERSONA_MODEL
+    verdict_model: str = DEFAULT_VERDICT_MODEL
+    allowed_models: tuple[str, ...] = (DEFAULT_PERSONA_MODEL, DEFAULT_VERDICT_MODEL)
+    persona_timeout_s: float = 60.0
+    gemini_max_concurrency: int = 32
+    dev_guild_id: int | None = None
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+    log_level: str = "INFO"
+
+    @property
+    def custom_discord_api(self) -> bool:
+        """Whether Discord is reached through something other than discord.com (a proxy, a fake)."""
+        return self.discord_api_base != DEFAULT_DISCORD_API_BASE
+
+
+def _where(name: str) -> str:
+    return f"set {name} in the environment or in .env (see .env.example)"
+
+
+def _secret(env: Mapping[str, str], name: str) -> Secret:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is missing: {_where(name)}")
+    if value == TOKEN_PLACEHOLDERS[name]:
+        raise SettingsError(f"{name} still holds the .env.example placeholder: {_where(name)}")
+    return Secret(value)
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be an http:// or https:// URL, got {value!r}: {_where(name)}")
+    return value.rstrip("/")
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[N], default: N, minimum: N) -> N:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a {kind.__name__} number, got {raw!r}: {_where(name)}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}: {_where(name)}")
+    return value
+
+
+def _optional_int(env: Mapping[str, str], name: str, minimum: int) -> int | None:
+    if not env.get(name, "").strip():
+        return None
+    return _number(env, name, int, minimum, minimum)
+
+
+def _word(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, "").strip() or default
+
+
+def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]:
+    count = _optional_int(env, "SHARD_COUNT", 1)
+    raw_ids = env.get("SHARD_IDS", "").strip()
+    if not raw_ids:
+        return count, None
+    if count is None:
+        raise SettingsError(f"SHARD_IDS needs SHARD_COUNT as well: {_where('SHARD_COUNT')}")
+    try:
+        ids = tuple(int(part) for part in raw_ids.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"SHARD_IDS must be a comma list of numbers, got {raw_ids!r}") from None
+    if not ids or len(set(ids)) != len(ids) or not all(0 <= shard < count for shard in ids):
+        raise SettingsError(f"SHARD_IDS must list distinct shards from 0 to {count - 1}, got {raw_ids!r}")
+    return count, ids
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    """Build :class:`Settings` from a mapping of environment variables, or raise :class:`SettingsError`."""
+    persona_model = _word(env, "PERSONA_MODEL", DEFAULT_PERSONA_MODEL)
+    verdict_model = _word(env, "VERDICT_MODEL", DEFAULT_VERDICT_MODEL)
+    allowed = tuple(dict.fromkeys(m.strip() for m in env.get("ALLOWED_MODELS", "").split(",") if m.strip()))
+    log_level = _word(env, "LOG_LEVEL", "INFO").upper()
+    if not isinstance(logging.getLevelNamesMapping().get(log_level), int):
+        raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    shard_count, shard_ids = _shards(env)
+    return Settings(
+        discord_token=_secret(env, "DISCORD_TOKEN"),
+        gemini_api_key=_secret(env, "GEMINI_API_KEY"),
+        discord_api_base=_url(env, "DISCORD_API_BASE") or DEFAULT_DISCORD_API_BASE,
+        gemini_base_url=_url(env, "GEMINI_BASE_URL"),
+        database_url=_word(env, "DATABASE_URL", DEFAULT_DATABASE_URL),
+        persona_model=persona_model,
+        verdict_model=verdict_model,
+        allowed_models=allowed or tuple(dict.fromkeys((persona_model, verdict_model))),
+        persona_timeout_s=_number(env, "PERSONA_TIMEOUT_S", float, 60.0, 1.0),
+        gemini_max_concurrency=_number(env, "GEMINI_MAX_CONCURRENCY", int, 32, 1),
+        dev_guild_id=_optional_int(env, "DEV_GUILD_ID", 1),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        log_level=log_level,
+    )
+
+
+def load_settings() -> Settings:
+    """Read ``.env`` (searched from the working directory up; the environment wins) and validate."""
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+    return settings_from(os.environ)

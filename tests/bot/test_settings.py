@@ -1,0 +1,168 @@
+"""Settings: defaults, validation with one-line messages, secrets that never show."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import (
+    DEFAULT_DISCORD_API_BASE,
+    TOKEN_PLACEHOLDERS,
+    Secret,
+    Settings,
+    SettingsError,
+    settings_from,
+)
+
+REQUIRED = {"DISCORD_TOKEN": "discord-secret-token", "GEMINI_API_KEY": "gemini-secret-key"}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_follow_the_contract() -> None:
+    settings = settings_from(REQUIRED)
+    assert settings.discord_token.reveal() == "discord-secret-token"
+    assert settings.gemini_api_key.reveal() == "gemini-secret-key"
+    assert settings.discord_api_base == DEFAULT_DISCORD_API_BASE == "https://discord.com/api/v10"
+    assert not settings.custom_discord_api
+    assert settings.gemini_base_url is None
+    assert settings.database_url == "sqlite+aiosqlite:///parley.db"
+    assert (settings.persona_model, settings.verdict_model) == ("gemini-3.1-flash-lite", "gemini-3.5-flash")
+    assert settings.allowed_models == ("gemini-3.1-flash-lite", "gemini-3.5-flash")
+    assert settings.persona_timeout_s == 60.0
+    assert settings.gemini_max_concurrency == 32
+    assert (settings.dev_guild_id, settings.shard_count, settings.shard_ids) == (None, None, None)
+    assert settings.log_level == "INFO"
+
+
+def test_every_variable_is_read() -> None:
+    settings = settings_from(
+        {
+            **REQUIRED,
+            "DISCORD_API_BASE": "http://127.0.0.1:8080/api/v10/",
+            "GEMINI_BASE_URL": "http://127.0.0.1:9090",
+            "DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1/test",
+            "PERSONA_MODEL": "small",
+            "VERDICT_MODEL": "big",
+            "ALLOWED_MODELS": "small, big ,small,huge",
+            "PERSONA_TIMEOUT_S": "12.5",
+            "GEMINI_MAX_CONCURRENCY": "4",
+            "DEV_GUILD_ID": "123",
+            "SHARD_COUNT": "4",
+            "SHARD_IDS": "0,2",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.discord_api_base == "http://127.0.0.1:8080/api/v10"
+    assert settings.custom_discord_api
+    assert settings.gemini_base_url == "http://127.0.0.1:9090"
+    assert settings.database_url == "postgresql+asyncpg://postgres@127.0.0.1/test"
+    assert settings.allowed_models == ("small", "big", "huge")
+    assert settings.persona_timeout_s == 12.5
+    assert settings.gemini_max_concurrency == 4
+    assert settings.dev_guild_id == 123
+    assert (settings.shard_count, settings.shard_ids) == (4, (0, 2))
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize("name", ["DISCORD_TOKEN", "GEMINI_API_KEY"])
+@pytest.mark.parametrize("value", [None, "", "   ", "placeholder"])
+def test_a_missing_or_malformed_secret_names_the_variable_and_env_file(name: str, value: str | None) -> None:
+    env = dict(REQUIRED)
+    if value is None:
+        del env[name]
+    else:
+        env[name] = TOKEN_PLACEHOLDERS[name] if value == "placeholder" else value
+    with pytest.raises(SettingsError) as caught:
+        settings_from(env)
+    message = str(caught.value)
+    assert name in message
+    assert ".env" in message
+    assert "\n" not in message
+
+
+def test_tokens_are_never_checked_for_format() -> None:
+    settings = settings_from({"DISCORD_TOKEN": "x", "GEMINI_API_KEY": "fake key with spaces"})
+    assert settings.discord_token.reveal() == "x"
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"DISCORD_API_BASE": "discord.com/api"}, "DISCORD_API_BASE must be an http:// or https:// URL"),
+        ({"GEMINI_BASE_URL": "ftp://x"}, "GEMINI_BASE_URL must be an http:// or https:// URL"),
+        ({"PERSONA_TIMEOUT_S": "soon"}, "PERSONA_TIMEOUT_S must be a float number"),
+        ({"PERSONA_TIMEOUT_S": "0"}, "PERSONA_TIMEOUT_S must be at least 1.0"),
+        ({"GEMINI_MAX_CONCURRENCY": "2.5"}, "GEMINI_MAX_CONCURRENCY must be a int number"),
+        ({"GEMINI_MAX_CONCURRENCY": "0"}, "GEMINI_MAX_CONCURRENCY must be at least 1"),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "SHARD_IDS must list distinct shards from 0 to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "a"}, "SHARD_IDS must be a comma list of numbers"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR"),
+    ],
+)
+def test_bad_values_are_refused_clearly(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SettingsError, match=fragment):
+        settings_from({**REQUIRED, **env})
+
+
+def test_secrets_never_show_in_reprs_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    settings = settings_from(REQUIRED)
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("test").info("settings: %s / %r", settings, settings)
+    for text in (repr(settings), str(settings), caplog.text, repr(Secret("abc")), f"{Secret('abc')}"):
+        assert "discord-secret-token" not in text
+        assert "gemini-secret-key" not in text
+        assert "abc" not in text
+    assert isinstance(settings, Settings)
+
+
+def run_module(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_python_m_bot_without_a_token_prints_one_line_and_exits_2(tmp_path: Path) -> None:
+    result = run_module({"PATH": "/usr/bin:/bin", "GEMINI_API_KEY": "k", "PYTHONPATH": str(ROOT)}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "parley: DISCORD_TOKEN is missing: set DISCORD_TOKEN in the environment or in .env (see .env.example)"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_env_file_is_read_from_the_working_directory_and_the_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        f"DISCORD_TOKEN={TOKEN_PLACEHOLDERS['DISCORD_TOKEN']}\nGEMINI_API_KEY=from-file\n"
+    )
+    result = run_module({"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, tmp_path)
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN still holds the .env.example placeholder" in result.stderr
+    overridden = run_module(
+        {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": "", "GEMINI_API_KEY": "x"},
+        tmp_path,
+    )
+    assert "DISCORD_TOKEN is missing" in overridden.stderr
+
+
+def test_env_example_documents_every_setting() -> None:
+    example = (ROOT / ".env.example").read_text()
+    for name in Settings.__dataclass_fields__:
+        variable = {
+            "persona_timeout_s": "PERSONA_TIMEOUT_S",
+            "gemini_max_concurrency": "GEMINI_MAX_CONCURRENCY",
+        }.get(name, name.upper())
+        assert f"{variable}=" in example, variable
+    for variable, placeholder in TOKEN_PLACEHOLDERS.items():
+        assert f"{variable}={placeholder}\n" in example
