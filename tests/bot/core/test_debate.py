@@ -23,7 +23,7 @@ from bot.core.debate import (
 )
 from bot.core.llm import FailureKind, FinishReason, LLMFailure, TokenUsage
 from bot.core.personas import DEFAULT_PANEL, Persona
-from tests.core.scripted_llm import ScriptedLLM, Step
+from tests.bot.core.scripted_llm import ScriptedLLM, Step
 
 CONFIG = DebateConfig(persona_model="persona-model", verdict_model="verdict-model", persona_timeout_s=5)
 QUESTION = "Was the destruction of the Death Star justified?"

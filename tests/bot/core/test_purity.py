@@ -6,7 +6,7 @@ import ast
 import sys
 from pathlib import Path
 
-CORE = Path(__file__).resolve().parents[2] / "bot" / "core"
+CORE = Path(__file__).resolve().parents[3] / "bot" / "core"
 
 
 def imported_roots(path: Path) -> set[str]:
