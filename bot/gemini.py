@@ -1,0 +1,280 @@
+"""Gemini behind the core's :class:`~bot.core.llm.LLM` protocol, through google-genai's async client.
+
+The SDK's own retry looks at the status code alone (it would retry a per-day quota all day) and ignores
+the server's ``retryDelay``, so it is switched off and this adapter retries from the error details:
+408, per-minute 429 (after ``retryDelay``) and 5xx with jittered backoff, all inside the request's
+timeout. Everything else becomes an :class:`~bot.core.llm.LLMFailure` with a reason users can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+from google import genai
+from google.genai import errors, types
+
+from bot.core.llm import Completion, FailureKind, FinishReason, LLMFailure, LLMRequest, TokenUsage
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+MIN_ATTEMPT_S = 0.05
+BLOCK_REASONS = {
+    "SAFETY",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "IMAGE_SAFETY",
+    "JAILBREAK",
+    "MODEL_ARMOR",
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """How to treat one failed attempt: give up with ``failure``, or wait ``delay_s`` and try again."""
+
+    failure: LLMFailure
+    delay_s: float | None = None
+
+
+def _error_details(error: errors.APIError) -> list[dict[str, Any]]:
+    body = error.details if isinstance(error.details, dict) else {}
+    details = body.get("error", {}).get("details", [])
+    return [detail for detail in details if isinstance(detail, dict)]
+
+
+def _retry_delay(details: list[dict[str, Any]]) -> float | None:
+    for detail in details:
+        if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
+            match = _DURATION.match(str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _is_daily_quota(details: list[dict[str, Any]]) -> bool:
+    for detail in details:
+        if detail.get("@type", "").endswith("google.rpc.QuotaFailure"):
+            for violation in detail.get("violations", []):
+                quota = f"{violation.get('quotaId', '')} {violation.get('quotaMetric', '')}"
+                if "PerDay" in quota or "per_day" in quota.lower():
+                    return True
+    return False
+
+
+def _backoff(attempt: int, rng: random.Random) -> float:
+    """Full-jitter exponential backoff for the ``attempt``-th retry (1-based)."""
+    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+
+
+def classify_api_error(error: errors.APIError, model: str, attempt: int, rng: random.Random) -> _Verdict:
+    """Map one failed attempt to a user-facing failure, and a delay when it is worth retrying."""
+    code = error.code
+    details = _error_details(error)
+    if code == 429:
+        if _is_daily_quota(details):
+            return _Verdict(LLMFailure("quota exhausted for today", kind=FailureKind.QUOTA_EXHAUSTED))
+        delay = _retry_delay(details)
+        failure = LLMFailure("rate limited by Gemini", kind=FailureKind.RATE_LIMITED)
+        return _Verdict(failure, delay if delay is not None else _backoff(attempt, rng))
+    if code in RETRYABLE_STATUS:
+        reason = "Gemini is overloaded" if code == 503 else f"Gemini error {code}"
+        kind = FailureKind.TIMEOUT if code in (408, 504) else FailureKind.UNAVAILABLE
+        return _Verdict(LLMFailure(reason, kind=kind), _backoff(attempt, rng))
+    if code == 404:
+        return _Verdict(LLMFailure(f"model {model} is not available", kind=FailureKind.REJECTED))
+    if code in (401, 403) or any(detail.get("reason") == "API_KEY_INVALID" for detail in details):
+        return _Verdict(LLMFailure("Gemini refused the API key", kind=FailureKind.REJECTED))
+    return _Verdict(LLMFailure(f"Gemini rejected the request ({code})", kind=FailureKind.REJECTED))
+
+
+def _usage(metadata: types.GenerateContentResponseUsageMetadata | None) -> TokenUsage:
+    if metadata is None:
+        return TokenUsage()
+    output = (metadata.candidates_token_count or 0) + (metadata.thoughts_token_count or 0)
+    return TokenUsage(metadata.prompt_token_count or 0, output)
+
+
+def _text(response: types.GenerateContentResponse) -> str:
+    candidate = response.candidates[0] if response.candidates else None
+    if candidate is None or candidate.content is None or not candidate.content.parts:
+        return ""
+    return "".join(part.text for part in candidate.content.parts if part.text and not part.thought)
+
+
+def _finish_name(response: types.GenerateContentResponse) -> str | None:
+    candidate = response.candidates[0] if response.candidates else None
+    if candidate is None or candidate.finish_reason is None:
+        return None
+    return str(candidate.finish_reason.value)
+
+
+def _block_failure(
+    response: types.GenerateContentResponse, usage: TokenUsage, attempts: int
+) -> LLMFailure | None:
+    """The failure a refused or blocked response stands for, if it is one."""
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None:
+        reason = str(feedback.block_reason.value)
+        text = "blocked by safety filter" if reason == "SAFETY" else f"blocked by Gemini ({reason.lower()})"
+        return LLMFailure(text, kind=FailureKind.BLOCKED, attempts=attempts, usage=usage)
+    finish = _finish_name(response)
+    if finish in BLOCK_REASONS:
+        text = "blocked by safety filter" if finish == "SAFETY" else f"blocked by Gemini ({finish.lower()})"
+        return LLMFailure(text, kind=FailureKind.BLOCKED, attempts=attempts, usage=usage)
+    if finish == "RECITATION":
+        return LLMFailure(
+            "blocked for reciting sources", kind=FailureKind.BLOCKED, attempts=attempts, usage=usage
+        )
+    return None
+
+
+def completion_from(
+    response: types.GenerateContentResponse, text: str, model: str, attempts: int
+) -> Completion:
+    """A finished answer, or the :class:`LLMFailure` a blocked, empty or unusable response stands for."""
+    usage = _usage(response.usage_metadata)
+    blocked = _block_failure(response, usage, attempts)
+    if blocked is not None:
+        raise blocked
+    finish = _finish_name(response)
+    if not text.strip():
+        reason = "cut off before writing anything" if finish == "MAX_TOKENS" else "empty reply"
+        raise LLMFailure(reason, kind=FailureKind.EMPTY, attempts=attempts, usage=usage)
+    reason = FinishReason.MAX_TOKENS if finish == "MAX_TOKENS" else FinishReason.STOP
+    return Completion(text=text, model=model, usage=usage, finish=reason, attempts=attempts)
+
+
+class GeminiLLM:
+    """The :class:`~bot.core.llm.LLM` protocol on google-genai's ``client.aio``.
+
+    Create it inside the running event loop and ``await aclose()`` it on shutdown. ``max_concurrency``
+    caps calls in flight across the whole process; backoff sleeps do not hold a slot.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        max_concurrency: int = 32,
+        rng: random.Random | None = None,
+    ) -> None:
+        asyncio.get_running_loop()  # fail fast if built outside the loop that will use it
+        self._client = genai.Client(
+            api_key=api_key,
+            vertexai=False,
+            http_options=types.HttpOptions(
+                base_url=base_url,
+                timeout=60_000,
+                retry_options=types.HttpRetryOptions(attempts=1),
+            ),
+        )
+        self._limiter = asyncio.Semaphore(max_concurrency)
+        self._rng = rng or random.Random()
+
+    async def aclose(self) -> None:
+        await self._client.aio.aclose()
+
+    def _config(self, request: LLMRequest, remaining_s: float) -> types.GenerateContentConfig:
+        return types.GenerateContentConfig(
+            system_instruction=request.system,
+            max_output_tokens=request.max_output_tokens,
+            temperature=request.temperature,
+            http_options=types.HttpOptions(timeout=max(1, math.ceil(remaining_s * 1000))),
+        )
+
+    async def _attempts(self, request: LLMRequest, attempt_once: Callable[[int, float], Awaitable[T]]) -> T:
+        """Run ``attempt_once(attempt, remaining_s)`` until it succeeds, fails for good or time runs out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + request.timeout_s
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - loop.time()
+            if remaining < MIN_ATTEMPT_S:
+                raise LLMFailure(
+                    f"timed out after {request.timeout_s:g} s", kind=FailureKind.TIMEOUT, attempts=attempt
+                )
+            try:
+                async with self._limiter:
+                    return await attempt_once(attempt, remaining)
+            except LLMFailure:
+                raise
+            except errors.APIError as error:
+                verdict = classify_api_error(error, request.model, attempt, self._rng)
+                log.info("gemini %s attempt %d: %s %s", request.model, attempt, error.code, error.status)
+            except TimeoutError:  # aiohttp timeouts are also ClientErrors: this must come first
+                raise LLMFailure(
+                    f"timed out after {request.timeout_s:g} s", kind=FailureKind.TIMEOUT, attempts=attempt
+                ) from None
+            except (aiohttp.ClientError, OSError) as error:
+                verdict = _Verdict(
+                    LLMFailure("could not reach Gemini", kind=FailureKind.NETWORK),
+                    _backoff(attempt, self._rng),
+                )
+                log.info("gemini %s attempt %d: %s", request.model, attempt, type(error).__name__)
+            failure = verdict.failure
+            failure.attempts = attempt
+            if verdict.delay_s is None or loop.time() + verdict.delay_s + MIN_ATTEMPT_S > deadline:
+                raise failure
+            await asyncio.sleep(verdict.delay_s)
+
+    async def generate(self, request: LLMRequest) -> Completion:
+        async def attempt_once(attempt: int, remaining_s: float) -> Completion:
+            response = await self._client.aio.models.generate_content(
+                model=request.model, contents=request.prompt, config=self._config(request, remaining_s)
+            )
+            return completion_from(response, _text(response), request.model, attempt)
+
+        return await self._attempts(request, attempt_once)
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[Completion, None]:
+        async def open_stream(
+            attempt: int, remaining_s: float
+        ) -> tuple[int, AsyncIterator[types.GenerateContentResponse], types.GenerateContentResponse | None]:
+            stream = await self._client.aio.models.generate_content_stream(
+                model=request.model, contents=request.prompt, config=self._config(request, remaining_s)
+            )
+            # Faults surface with the first chunk: retry only until it has arrived.
+            first = await anext(aiter(stream), None)
+            return attempt, stream, first
+
+        attempts, stream, chunk = await self._attempts(request, open_stream)
+        text = ""
+        last: types.GenerateContentResponse | None = None
+        try:
+            while chunk is not None:
+                last = chunk
+                blocked = _block_failure(chunk, _usage(chunk.usage_metadata), attempts)
+                if blocked is not None:
+                    raise blocked
+                piece = _text(chunk)
+                if piece:
+                    text += piece
+                    yield Completion(text=text, model=request.model, finish=None, attempts=attempts)
+                chunk = await anext(aiter(stream), None)
+        except (errors.APIError, aiohttp.ClientError, OSError) as error:
+            raise LLMFailure(
+                "the reply stream broke off", kind=FailureKind.NETWORK, attempts=attempts
+            ) from error
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+        if last is None:
+            raise LLMFailure("empty reply", kind=FailureKind.EMPTY, attempts=attempts)
+        yield completion_from(last, text, request.model, attempts)

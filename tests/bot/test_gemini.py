@@ -1,0 +1,193 @@
+"""The Gemini adapter through the real google-genai client against the loopback fake Gemini."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.core.llm import Completion, FailureKind, FinishReason, LLMFailure, LLMRequest, TokenUsage
+from bot.gemini import GeminiLLM
+from tests.fakes.fake_gemini import FakeGemini, Fault, Reply, Usage
+
+KEY = "test-gemini-key"
+MODEL = "gemini-3.1-flash-lite"
+
+
+def request(
+    system: str = "You are the Rebel Pilot.", *, timeout_s: float = 5.0, model: str = MODEL
+) -> LLMRequest:
+    return LLMRequest(
+        model=model, system=system, prompt="Was it justified?", timeout_s=timeout_s, max_output_tokens=256
+    )
+
+
+@pytest.fixture
+async def gemini() -> AsyncIterator[FakeGemini]:
+    async with FakeGemini(api_key=KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def llm(gemini: FakeGemini) -> AsyncIterator[GeminiLLM]:
+    adapter = GeminiLLM(KEY, base_url=gemini.base_url, max_concurrency=8, rng=random.Random(7))
+    yield adapter
+    await adapter.aclose()
+
+
+async def failure_of(llm: GeminiLLM, call: LLMRequest) -> LLMFailure:
+    with pytest.raises(LLMFailure) as caught:
+        await llm.generate(call)
+    return caught.value
+
+
+async def test_a_reply_carries_text_usage_and_the_request_as_sent(gemini: FakeGemini, llm: GeminiLLM) -> None:
+    gemini.script("Rebel Pilot", Reply("For the Alliance!", usage=Usage(prompt=40, candidates=5, thoughts=3)))
+    completion = await llm.generate(request())
+    assert completion == Completion("For the Alliance!", MODEL, TokenUsage(40, 8), FinishReason.STOP, 1)
+    (call,) = gemini.calls
+    assert call.model == MODEL
+    assert call.method == "generateContent"
+    assert call.system_text == "You are the Rebel Pilot."
+    assert call.user_text == "Was it justified?"
+    assert call.generation_config["maxOutputTokens"] == 256
+
+
+async def test_503s_are_retried_until_success(gemini: FakeGemini, llm: GeminiLLM) -> None:
+    gemini.script("Rebel", Fault.unavailable(), Fault.unavailable(), Reply("third time lucky"))
+    completion = await llm.generate(request())
+    assert completion.text == "third time lucky"
+    assert completion.attempts == 3
+    assert [call.status for call in gemini.calls] == [503, 503, 200]
+
+
+async def test_503_every_time_gives_up_inside_the_timeout(gemini: FakeGemini, llm: GeminiLLM) -> None:
+    gemini.script("Rebel", Fault.unavailable())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    failure = await failure_of(llm, request(timeout_s=2.0))
+    assert failure.reason == "Gemini is overloaded"
+    assert failure.kind is FailureKind.UNAVAILABLE
+    assert failure.attempts == len(gemini.calls) >= 3
+    assert loop.time() - started < 2.0
+
+
+async def test_a_per_minute_429_waits_for_its_retry_delay(gemini: FakeGemini, llm: GeminiLLM) -> None:
+    gemini.script("Rebel", Fault.rate_limited(retry_delay_s=0.3), Reply("after the wait"))
+    completion = await llm.generate(request())
+    assert completion.text == "after the wait"
+    first, second = gemini.calls
+    assert first.status == 429
+    assert first.t_responded is not None
+    assert second.t_received - first.t_responded >= 0.3
+
+
+async def test_a_429_whose_delay_outlasts_the_budget_fails_at_once(
+    gemini: FakeGemini, llm: GeminiLLM
+) -> None:
+    gemini.script("Rebel", Fault.rate_limited(retry_delay_s=30))
+    failure = await failure_of(llm, request(timeout_s=2.0))
+    assert failure.reason == "rate limited by Gemini"
+    assert failure.kind is FailureKind.RATE_LIMITED
+    assert len(gemini.calls) == 1
+
+
+async def test_a_per_day_quota_is_not_retried(gemini: FakeGemini, llm: GeminiLLM) -> None:
+    gemini.script("Rebel", Fault.quota_exhausted_today())
+    failure = await failure_of(llm, request())
+    assert failure.reason == "quota exhausted for today"
+    assert failure.kind is FailureKind.QUOTA_EXHAUSTED
+    assert len(gemini.calls) == 1
+
+
+async def test_a_bad_key_or_unknown_model_is_not_retried(gemini: FakeGemini) -> None:
+    wrong = GeminiLLM("not-the-key", base_url=gemini.base_url)
+    try:
+        failure = await failure_of(wrong, request())
+    finally:
+        await wrong.aclose()
+    assert failure.reason == "Gemini refused the API key"
+    assert failure.kind is FailureKind.REJECTED
+    right = GeminiLLM(KEY, base_url=gemini.base_url)
+    try:
+        failure = await failure_of(right, request(model="gemini-0-imaginary"))
+    finally:
+        await right.aclose()
+    assert failure.reason == "model gemini-0-imaginary is not available"
+    assert [call.status for call in gemini.calls] == [400, 404]
+
+
+async def test_a_hanging_call_times_out_at_the_budget(gemini: FakeGemini, llm: GeminiLLM) -> None:
+    gemini.script("Rebel", Fault.hang())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    failure = await failure_of(llm, request(timeout_s=1.0))
+    elapsed = loop.time() - started
+    assert failure.reason == "timed out after 1 s"
+    assert failure.kind is FailureKind.TIMEOUT
+    assert 0.9 <= elapsed < 3.0
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (Fault.blocked_prompt(), "blocked by safety filter"),
+        (Fault.blocked_reply(), "blocked by safety filter"),
+        (Fault.recitation(), "blocked for reciting sources"),
+        (Fault.max_tokens(""), "cut off before writing anything"),
+        (Reply(""), "empty reply"),
+    ],
+)
+async def test_unusable_replies_are_named_failures(
+    gemini: FakeGemini, llm: GeminiLLM, fault: Fault | Reply, reason: str
+) -> None:
+    gemini.script("Rebel", fault)
+    failure = await failure_of(llm, request())
+    assert failure.reason == reason
+    assert len(gemini.calls) == 1
+
+
+async def test_a_reply_cut_off_at_max_tokens_is_kept(gemini: FakeGemini, llm: GeminiLLM) -> None:
+    gemini.script("Rebel", Fault.max_tokens("We flew in, we"))
+    completion = await llm.generate(request())
+    assert completion.text == "We flew in, we"
+    assert completion.cut_off
+
+
+async def test_the_stream_yields_cumulative_text_then_the_finished_reply(
+    gemini: FakeGemini, llm: GeminiLLM
+) -> None:
+    gemini.script(
+        "Chair", Fault.unavailable(), Reply("Justified, narrowly.", chunks=("Justified", ", narrowly."))
+    )
+    snapshots = [snapshot async for snapshot in llm.stream(request("Chair"))]
+    assert [(s.text, s.finish) for s in snapshots] == [
+        ("Justified", None),
+        ("Justified, narrowly.", None),
+        ("Justified, narrowly.", FinishReason.STOP),
+    ]
+    assert snapshots[-1].usage.total > 0
+    assert snapshots[-1].attempts == 2
+    assert [call.method for call in gemini.calls] == ["streamGenerateContent"] * 2
+
+
+async def test_a_blocked_stream_is_a_named_failure(gemini: FakeGemini, llm: GeminiLLM) -> None:
+    gemini.script("Chair", Fault.blocked_prompt())
+    with pytest.raises(LLMFailure, match="blocked by safety filter"):
+        [snapshot async for snapshot in llm.stream(request("Chair"))]
+
+
+async def test_the_process_wide_cap_bounds_calls_in_flight(gemini: FakeGemini) -> None:
+    gemini.script("Rebel", Reply("slow", latency=0.3))
+    capped = GeminiLLM(KEY, base_url=gemini.base_url, max_concurrency=2)
+    try:
+        await asyncio.gather(*(capped.generate(request()) for _ in range(4)))
+    finally:
+        await capped.aclose()
+    first, second, third, fourth = sorted(gemini.calls, key=lambda call: call.t_received)
+    earliest_end = min(end for end in (first.t_responded, second.t_responded) if end is not None)
+    assert second.t_received < earliest_end
+    assert third.t_received >= earliest_end
+    assert fourth.t_received >= earliest_end
