@@ -169,6 +169,30 @@ async def _ask_persona(
     return PersonaFinished(index, persona, outcome)
 
 
+async def _stream_verdict(
+    request: LLMRequest,
+    llm: LLM,
+    limiter: asyncio.Semaphore,
+    snapshots: asyncio.Queue[str | PersonaReply | PersonaFailure],
+) -> None:
+    """Stream the verdict into ``snapshots``: cumulative texts, then the outcome. Runs as its own task,
+    so its timeout covers the model alone, never the consumer's work between events."""
+    async with limiter:
+        clock = _Clock()
+        try:
+            async with asyncio.timeout(request.timeout_s), contextlib.aclosing(llm.stream(request)) as stream:
+                async for snapshot in stream:
+                    if snapshot.finish is not None:
+                        snapshots.put_nowait(_reply(snapshot, clock.now() - clock.start))
+                        return
+                    snapshots.put_nowait(snapshot.text)
+            raise LLMFailure("the verdict stream ended early", kind=FailureKind.NETWORK)
+        except Exception as error:
+            if not isinstance(error, LLMFailure | TimeoutError):
+                log.exception("verdict failed unexpectedly")
+            snapshots.put_nowait(_failure(error, request.timeout_s, clock.now() - clock.start))
+
+
 async def run_debate(
     question: str,
     panel: Sequence[Persona],
@@ -179,11 +203,12 @@ async def run_debate(
 ) -> AsyncGenerator[DebateEvent, None]:
     """Run one debate, yielding events as they happen.
 
-    Every persona call starts at once (bounded by ``limiter``, shared process-wide by the caller); each
+    Every persona call starts at once (bounded by ``limiter``, which a caller may share); each
     :class:`PersonaFinished` is yielded the moment its call ends, in completion order. A failing persona
-    never disturbs the others. The verdict sees only the replies; if nobody answered, a
-    :class:`DebateFailed` ends the debate without a verdict call. Closing the iterator early cancels
-    whatever is still running.
+    never disturbs the others. The verdict, which sees only the replies, starts as soon as the last
+    persona ends, before that persona's event is even handed out; while it streams, the newest text is
+    yielded as a :class:`VerdictChunk`. If nobody answered, a :class:`DebateFailed` ends the debate
+    without a verdict call. Closing the iterator early cancels whatever is still running.
     """
     clock = _Clock()
     limiter = limiter or asyncio.Semaphore(max(1, len(panel)))
@@ -191,73 +216,70 @@ async def run_debate(
         asyncio.create_task(_ask_persona(index, persona, question, llm, config, limiter), name=persona.name)
         for index, persona in enumerate(panel)
     ]
+    snapshots: asyncio.Queue[str | PersonaReply | PersonaFailure] = asyncio.Queue()
+    verdict_task: asyncio.Task[None] | None = None
+    finished: list[PersonaFinished] = []
     try:
         for index, persona in enumerate(panel):
             yield PersonaStarted(index, persona)
-        finished: list[PersonaFinished] = []
         for next_done in asyncio.as_completed(tasks):
             result = await next_done
             finished.append(result)
+            if len(finished) == len(tasks) and any(isinstance(f.outcome, PersonaReply) for f in finished):
+                verdict_task = asyncio.create_task(
+                    _stream_verdict(_verdict_request(question, finished, config), llm, limiter, snapshots),
+                    name="verdict",
+                )
             yield result
+
+        persona_sum = sum(result.outcome.latency_s for result in finished)
+        usage = sum((result.outcome.usage for result in finished), TokenUsage())
+        answered = sum(isinstance(result.outcome, PersonaReply) for result in finished)
+
+        def stats(verdict: PersonaReply | PersonaFailure | None = None) -> DebateStats:
+            return DebateStats(
+                wall_s=clock.now() - clock.start,
+                persona_sum_s=persona_sum,
+                verdict_s=verdict.latency_s if verdict else 0.0,
+                usage=usage + verdict.usage if verdict else usage,
+                answered=answered,
+                panel_size=len(panel),
+            )
+
+        if verdict_task is None:
+            reasons = sorted(
+                {result.outcome.reason for result in finished if isinstance(result.outcome, PersonaFailure)}
+            )
+            yield DebateFailed("no persona answered (" + "; ".join(reasons) + ")", stats())
+            return
+        while True:
+            item = await snapshots.get()
+            while isinstance(item, str) and not snapshots.empty():
+                item = snapshots.get_nowait()  # a slow consumer only needs the newest text
+            if isinstance(item, str):
+                yield VerdictChunk(item)
+            else:
+                yield VerdictFinished(item, stats(item))
+                return
     finally:
         for task in tasks:
             task.cancel()
+        if verdict_task is not None:
+            verdict_task.cancel()
 
-    finished.sort(key=lambda result: result.index)
-    persona_sum = sum(result.outcome.latency_s for result in finished)
-    usage = sum((result.outcome.usage for result in finished), TokenUsage())
+
+def _verdict_request(question: str, finished: Sequence[PersonaFinished], config: DebateConfig) -> LLMRequest:
+    in_panel_order = sorted(finished, key=lambda result: result.index)
     heard = [
         HeardReply(result.persona, result.outcome.text, result.outcome.cut_off)
-        for result in finished
+        for result in in_panel_order
         if isinstance(result.outcome, PersonaReply)
     ]
-
-    def stats(verdict_s: float, verdict_usage: TokenUsage = TokenUsage()) -> DebateStats:
-        return DebateStats(
-            wall_s=clock.now() - clock.start,
-            persona_sum_s=persona_sum,
-            verdict_s=verdict_s,
-            usage=usage + verdict_usage,
-            answered=len(heard),
-            panel_size=len(panel),
-        )
-
-    if not heard:
-        reasons = sorted(
-            {result.outcome.reason for result in finished if isinstance(result.outcome, PersonaFailure)}
-        )
-        yield DebateFailed("no persona answered (" + "; ".join(reasons) + ")", stats(0.0))
-        return
-
-    unheard = [result.persona for result in finished if isinstance(result.outcome, PersonaFailure)]
-    request = LLMRequest(
+    unheard = [result.persona for result in in_panel_order if isinstance(result.outcome, PersonaFailure)]
+    return LLMRequest(
         model=config.verdict_model,
         system=VERDICT_SYSTEM_INSTRUCTION,
         prompt=verdict_prompt(question, heard, unheard),
         timeout_s=config.verdict_timeout_s,
         max_output_tokens=config.verdict_max_output_tokens,
     )
-    verdict_clock = _Clock()
-    deadline = verdict_clock.start + config.verdict_timeout_s
-    final: Completion | None = None
-    try:
-        async with limiter, contextlib.aclosing(llm.stream(request)) as snapshots:
-            while final is None:
-                # The deadline guards only the model: the consumer's work between events is not ours to
-                # cancel, so no yield may happen inside the timeout.
-                async with asyncio.timeout_at(deadline):
-                    snapshot = await anext(snapshots, None)
-                if snapshot is None:
-                    raise LLMFailure("the verdict stream ended early", kind=FailureKind.NETWORK)
-                if snapshot.finish is None:
-                    yield VerdictChunk(snapshot.text)
-                else:
-                    final = snapshot
-    except Exception as error:
-        if not isinstance(error, LLMFailure | TimeoutError):
-            log.exception("verdict failed unexpectedly")
-        failure = _failure(error, config.verdict_timeout_s, verdict_clock.now() - verdict_clock.start)
-        yield VerdictFinished(failure, stats(failure.latency_s, failure.usage))
-        return
-    verdict = _reply(final, verdict_clock.now() - verdict_clock.start)
-    yield VerdictFinished(verdict, stats(verdict.latency_s, verdict.usage))

@@ -20,6 +20,7 @@ class Step:
     usage: TokenUsage = field(default_factory=lambda: TokenUsage(10, 20))
     release: asyncio.Event | None = None
     chunks: tuple[str, ...] = ()
+    chunk_delay: float = 0.01
 
 
 @dataclass
@@ -82,6 +83,7 @@ class ScriptedLLM:
         for chunk in step.chunks:
             text += chunk
             yield Completion(text, request.model, finish=None)
+            await asyncio.sleep(step.chunk_delay)
         yield Completion(step.text, request.model, step.usage, step.finish)
 
     @property

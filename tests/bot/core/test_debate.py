@@ -195,6 +195,33 @@ async def test_the_verdict_timeout_does_not_cancel_the_consumer_between_events()
     assert isinstance(verdict.outcome, PersonaReply)
 
 
+async def test_a_slow_consumer_gets_only_the_newest_verdict_text() -> None:
+    llm = ScriptedLLM(verdict=Step(text="abcd", chunks=("a", "b", "c", "d"), chunk_delay=0.02))
+    seen: list[DebateEvent] = []
+    async for event in run_debate(QUESTION, DEFAULT_PANEL, llm, CONFIG):
+        seen.append(event)
+        if isinstance(event, VerdictChunk):
+            await asyncio.sleep(0.05)
+    chunks = [event.text for event in seen if isinstance(event, VerdictChunk)]
+    assert chunks[0] == "a"
+    assert len(chunks) < 4
+    assert chunks == sorted(chunks, key=len)
+    assert isinstance(seen[-1], VerdictFinished)
+
+
+async def test_the_verdict_starts_before_the_last_persona_is_handed_out() -> None:
+    llm = ScriptedLLM()
+    debate = run_debate(QUESTION, DEFAULT_PANEL, llm, CONFIG)
+    finished_seen = 0
+    async for event in debate:
+        if isinstance(event, PersonaFinished):
+            finished_seen += 1
+            if finished_seen == len(DEFAULT_PANEL):
+                await asyncio.sleep(0.05)  # the consumer posts the last persona; the verdict is under way
+                assert len(llm.verdict_requests) == 1
+                assert llm.verdict_requests[0].prompt.count("<reply>") == 4
+
+
 async def test_the_shared_limiter_bounds_calls_in_flight() -> None:
     llm = ScriptedLLM({name: Step(delay=0.02) for name in NAMES})
     limiter = asyncio.Semaphore(2)
