@@ -1,0 +1,152 @@
+"""``ParleyBot``: the Discord client. It receives its dependencies; it does not build them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.core.llm import LLM
+from bot.errors import report
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.debate",)
+
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,  # see the channel a command is used in
+    send_messages=True,  # post in a channel where threads cannot be opened
+    embed_links=True,  # persona and verdict embeds
+    attach_files=True,  # persona panel exports
+    read_message_history=True,  # find the debate's messages again
+    create_public_threads=True,  # one thread per debate
+    send_messages_in_threads=True,  # the answers go into that thread
+)
+"""What the invite URL asks for (the README documents each bit; a test keeps them in step)."""
+
+# The fields of a command that Discord keeps as we send them; everything else it adds or defaults.
+_COMMAND_KEYS = ("type", "name", "description", "options", "default_member_permissions", "contexts", "nsfw")
+_OPTION_KEYS = (
+    "type",
+    "name",
+    "description",
+    "required",
+    "choices",
+    "options",
+    "min_value",
+    "max_value",
+    "min_length",
+    "max_length",
+    "autocomplete",
+    "channel_types",
+)
+
+
+def _canonical(value: Any, keys: tuple[str, ...]) -> Any:
+    """A command or option as comparable data: only the keys that matter, falsy defaults dropped."""
+    if isinstance(value, list):
+        return [_canonical(item, keys) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key in keys:
+        item = value.get(key)
+        if item in (None, False, [], ""):
+            continue
+        if key == "options":
+            item = _canonical(item, _OPTION_KEYS)
+        elif key == "choices":
+            item = [{"name": choice["name"], "value": choice["value"]} for choice in item]
+        elif key == "type" and keys is _COMMAND_KEYS and item == 1:
+            continue  # chat input is the default type
+        out[key] = item
+    return out
+
+
+def same_commands(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> bool:
+    """Whether Discord already has exactly this command set (order of commands aside)."""
+
+    def by_name(commands: list[dict[str, Any]]) -> list[Any]:
+        return sorted((_canonical(command, _COMMAND_KEYS) for command in commands), key=lambda c: c["name"])
+
+    return by_name(local) == by_name(remote)
+
+
+class ParleyTree(app_commands.CommandTree["ParleyBot"]):
+    """The command tree; its one error handler answers every failed command."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[ParleyBot], error: app_commands.AppCommandError
+    ) -> None:
+        await report(interaction, error)
+
+
+class ParleyBot(commands.AutoShardedBot):
+    """Parley on Discord: slash commands only, the ``guilds`` intent only, and it never pings anyone."""
+
+    def __init__(self, *, settings: Settings, llm: LLM) -> None:
+        # Every REST URL discord.py builds, webhooks and interaction callbacks included, starts here.
+        Route.BASE = settings.discord_api_base
+        shards: dict[str, Any] = {}
+        if settings.shard_count is not None:
+            shards["shard_count"] = settings.shard_count
+        if settings.shard_ids is not None:
+            shards["shard_ids"] = list(settings.shard_ids)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=discord.Intents(guilds=True),
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=ParleyTree,
+            **shards,
+            max_ratelimit_timeout=30.0,
+        )
+        self.settings = settings
+        self.llm = llm
+
+    async def setup_hook(self) -> None:
+        if self.settings.custom_discord_api:
+            await self._use_gateway_of_api_base()
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+
+    async def _use_gateway_of_api_base(self) -> None:
+        """Take the gateway URL from ``GET {base}/gateway/bot``.
+
+        discord.py connects to its hard-coded default gateway whenever the shard count is known and after
+        an invalidated session, so the default itself is replaced; the shard count it reports is kept so
+        that discord.py does not ask again.
+        """
+        shards, url, _limits = await self.http.get_bot_gateway()
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        if self.settings.shard_count is None:
+            self.shard_count = shards
+        log.info("gateway %s (%d recommended shards)", url, shards)
+
+    async def sync_commands(self) -> None:
+        """Sync to ``DEV_GUILD_ID`` at every start (instant), or globally only when the set changed."""
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild.id)
+            return
+        assert self.application_id is not None  # set by login, before setup_hook
+        local = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        remote = await self.http.get_global_commands(self.application_id)
+        if same_commands(local, list(remote)):  # type: ignore[arg-type]
+            log.info("global commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync()
+        log.info("synced %d global commands", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d guilds (%s shards)", self.user, len(self.guilds), self.shard_count)

@@ -1,0 +1,102 @@
+"""Every app-command error becomes one clear, ephemeral message; the unexpected ones get a reference id."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+import discord
+from discord import app_commands
+
+from bot.core.validation import Invalid
+
+log = logging.getLogger(__name__)
+
+
+class UserFacingError(app_commands.AppCommandError):
+    """A refusal or problem whose message is written for the member who ran the command."""
+
+
+class BotActionForbidden(app_commands.AppCommandError):
+    """Discord refused an action because the bot lacks ``permission`` where it acted."""
+
+    def __init__(self, permission: str, action: str) -> None:
+        super().__init__(f"missing {permission} to {action}")
+        self.permission = permission
+        self.action = action
+
+
+@contextlib.asynccontextmanager
+async def needs_permission(permission: str, action: str) -> AsyncIterator[None]:
+    """Turn a 403 from the Discord calls inside into :class:`BotActionForbidden` naming ``permission``."""
+    try:
+        yield
+    except discord.Forbidden as error:
+        raise BotActionForbidden(permission, action) from error
+
+
+def permission_names(permissions: list[str]) -> str:
+    """``['create_public_threads', 'embed_links']`` → ``**Create Public Threads** and **Embed Links**``."""
+    names = [f"**{name.replace('_', ' ').replace('guild', 'server').title()}**" for name in permissions]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def describe(error: BaseException) -> tuple[str, str | None]:
+    """The message for the member, and a reference id when the error was unexpected (and must be logged)."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    match error:
+        case UserFacingError() | Invalid():
+            return str(error), None
+        case BotActionForbidden(permission=permission, action=action):
+            return (
+                f"I'm missing the **{permission}** permission here, so I couldn't {action}. "
+                "Ask a moderator to grant it, then try again.",
+                None,
+            )
+        case app_commands.BotMissingPermissions(missing_permissions=missing):
+            return (
+                f"I need the {permission_names(missing)} permission in this channel. "
+                "Ask a moderator to grant it, then try again.",
+                None,
+            )
+        case app_commands.MissingPermissions(missing_permissions=missing):
+            return f"You need the {permission_names(missing)} permission to use this command.", None
+        case app_commands.NoPrivateMessage():
+            return "This command only works inside a server.", None
+        case app_commands.CommandOnCooldown(retry_after=retry_after):
+            return f"Slow down: you can use this again in {retry_after:.0f} s.", None
+        case app_commands.TransformerError():
+            return f"That option value isn't valid: {error}", None
+        case app_commands.CheckFailure():
+            return "You can't use this command here.", None
+        case discord.Forbidden(text=text, code=code):
+            return (
+                f"Discord refused one of my actions for lack of permission ({text or 'Forbidden'}, {code}).",
+                None,
+            )
+    reference = secrets.token_hex(4)
+    log.error("unexpected error (ref %s)", reference, exc_info=error)
+    return (
+        f"Something went wrong on my side (ref `{reference}`). "
+        "Please try again; if it keeps happening, give the moderators this reference.",
+        reference,
+    )
+
+
+async def report(interaction: discord.Interaction[discord.Client], error: BaseException) -> None:
+    """Tell the member what went wrong, privately, whether or not the interaction was answered yet."""
+    message, _reference = describe(error)
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(
+                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
+        else:
+            await interaction.response.send_message(
+                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
+    except discord.HTTPException as send_error:
+        log.warning("could not report an error to the member: %s", send_error)

@@ -1,0 +1,160 @@
+"""Running the real Parley against the loopback fakes, and reading back what reached them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.client import ParleyBot
+from bot.gemini import GeminiLLM
+from bot.settings import settings_from
+from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, RecordedRequest
+from tests.fakes.fake_gemini import FakeGemini, GeminiCall
+
+DISCORD_TOKEN = "e2e-discord-token"
+GEMINI_KEY = "e2e-gemini-key"
+PERSONA_MODEL = "gemini-3.1-flash-lite"
+VERDICT_MODEL = "gemini-3.5-flash"
+FINAL_MARKERS = ("✅ done in", "❌ failed:")
+DEBATE_WAIT_S = 30
+
+JSON = dict[str, Any]
+
+
+def bot_environment(discord: FakeDiscord, gemini: FakeGemini, **extra: str) -> dict[str, str]:
+    """Exactly the contract variables a user would set to point Parley at these fakes."""
+    return {
+        "DISCORD_TOKEN": discord.token,
+        "GEMINI_API_KEY": gemini.api_key,
+        "DISCORD_API_BASE": discord.api_base,
+        "GEMINI_BASE_URL": gemini.base_url,
+        "PERSONA_MODEL": PERSONA_MODEL,
+        "VERDICT_MODEL": VERDICT_MODEL,
+        "PERSONA_TIMEOUT_S": "4",
+        **extra,
+    }
+
+
+@contextlib.asynccontextmanager
+async def running_parley(discord: FakeDiscord, gemini: FakeGemini, **extra: str) -> AsyncIterator[ParleyBot]:
+    """The real ParleyBot in this event loop, ready (READY and GUILD_CREATE seen); closed on exit."""
+    settings = settings_from(bot_environment(discord, gemini, **extra))
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    llm = GeminiLLM(settings.gemini_api_key.reveal(), base_url=settings.gemini_base_url, rng=random.Random(1))
+    bot = ParleyBot(settings=settings, llm=llm)
+    task = asyncio.create_task(bot.start(settings.discord_token.reveal()))
+    try:
+        async with asyncio.timeout(15):
+            while not bot.is_ready():
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the bot stopped before it was ready")
+                await asyncio.sleep(0.01)
+        yield bot
+    finally:
+        await bot.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 5)
+        await llm.aclose()
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+@dataclass
+class DebateRun:
+    """What one ``/debate`` left in the fakes."""
+
+    discord: FakeDiscord
+    interaction: FakeInteraction
+
+    @property
+    def status(self) -> str:
+        message = self.interaction.original_message
+        return "" if message is None else str(message.get("content", ""))
+
+    @property
+    def thread_id(self) -> int:
+        assert self.interaction.original_message_id is not None
+        return self.interaction.original_message_id  # a thread opened from a message shares its id
+
+    @property
+    def thread_messages(self) -> list[JSON]:
+        return self.discord.channel_messages(self.thread_id)
+
+    @property
+    def thread_embeds(self) -> list[JSON]:
+        return [embed for message in self.thread_messages for embed in message.get("embeds", [])]
+
+    def titled(self) -> list[str]:
+        return [embed["title"] for embed in self.thread_embeds if embed.get("title")]
+
+    def text_of(self, title: str) -> str:
+        """The whole description of the titled embed ``title`` and its untitled continuations."""
+        parts: list[str] = []
+        inside = False
+        for embed in self.thread_embeds:
+            if embed.get("title"):
+                inside = embed["title"] == title
+            if inside:
+                parts.append(embed.get("description", ""))
+        return "".join(parts)
+
+    def requests(self, predicate: Callable[[RecordedRequest], bool] | None = None) -> list[RecordedRequest]:
+        since = self.interaction.created_at
+        return [r for r in self.discord.requests if r.t >= since and (predicate is None or predicate(r))]
+
+    def thread_posts(self) -> list[RecordedRequest]:
+        return self.requests(
+            lambda r: r.method == "POST" and r.path.endswith(f"/channels/{self.thread_id}/messages")
+        )
+
+
+async def run_debate_command(discord: FakeDiscord, question: str, **invoke: Any) -> DebateRun:
+    """Invoke ``/debate`` and wait (up to ``DEBATE_WAIT_S``) until its status line is final."""
+    interaction = await discord.invoke_command("debate", options={"question": question}, **invoke)
+    run = DebateRun(discord, interaction)
+    async with asyncio.timeout(DEBATE_WAIT_S):
+        while True:
+            changed = discord.messages_changed()
+            if any(marker in run.status for marker in FINAL_MARKERS):
+                return run
+            await changed.wait()
+
+
+def persona_calls(gemini: FakeGemini) -> list[GeminiCall]:
+    return [call for call in gemini.calls if call.method == "generateContent"]
+
+
+def verdict_calls(gemini: FakeGemini) -> list[GeminiCall]:
+    return [call for call in gemini.calls if call.model == VERDICT_MODEL]
+
+
+MESSAGE_ROUTES = frozenset(
+    {
+        "POST /channels/{channel_id}/messages",
+        "PATCH /channels/{channel_id}/messages/{message_id}",
+        "POST /webhooks/{webhook_id}/{webhook_token}",
+        "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original",
+        "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+    }
+)
+CALLBACK_ROUTE = "POST /interactions/{interaction_id}/{interaction_token}/callback"
+
+
+def message_payloads(discord: FakeDiscord) -> list[JSON]:
+    """Every body that wrote a message: channel and webhook sends and edits, and callbacks with content."""
+    payloads: list[JSON] = []
+    for request in discord.requests:
+        if not isinstance(request.json, dict):
+            continue
+        if request.route in MESSAGE_ROUTES:
+            payloads.append(request.json)
+        elif request.route == CALLBACK_ROUTE and request.json.get("type") in (4, 7):
+            payloads.append(request.json.get("data") or {})
+    return payloads
