@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Sequence
 from typing import Literal
 
@@ -32,8 +31,6 @@ from bot.core.render import (
 from bot.core.validation import QUESTION_MAX_LENGTH, check_question
 from bot.errors import needs_permission
 from bot.posting import StatusLine, ThreadPoster
-
-log = logging.getLogger(__name__)
 
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
 DEBATE_NEEDS = discord.Permissions(

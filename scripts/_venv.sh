@@ -5,7 +5,7 @@ ensure_venv() {
     if [ ! -x .venv/bin/python ]; then
         for python in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
             [ -n "$python" ] && command -v "$python" >/dev/null 2>&1 || continue
-            if "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            if "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
                 echo "creating .venv with $("$python" --version)" >&2
                 "$python" -m venv .venv
                 break
