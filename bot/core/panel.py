@@ -1,0 +1,236 @@
+"""A server's panel: the rules every change obeys, the export format, and the storage protocol."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.core.personas import DEFAULT_PANEL, Persona
+from bot.core.validation import Invalid, format_colour, make_persona
+
+PANEL_MIN = 2
+PANEL_MAX = 10
+EXPORT_VERSION = 1
+EXPORT_MAX_BYTES = 64 * 1024
+PALETTE = (0xE67E22, 0x3498DB, 0x2ECC71, 0x9B59B6, 0xE74C3C, 0x1ABC9C, 0xF1C40F, 0x34495E, 0xE91E63, 0x95A5A6)
+
+Panel = tuple[Persona, ...]
+
+
+def key(name: str) -> str:
+    """How names are compared: case-insensitively, blanks around ignored."""
+    return name.strip().casefold()
+
+
+def find(panel: Panel, name: str) -> Persona | None:
+    return next((persona for persona in panel if key(persona.name) == key(name)), None)
+
+
+def _require(panel: Panel, name: str) -> Persona:
+    persona = find(panel, name)
+    if persona is None:
+        names = ", ".join(p.name for p in panel)
+        raise Invalid(f"There is no persona called {name.strip()!r} on this panel (it has: {names}).")
+    return persona
+
+
+def free_colour(panel: Panel) -> int:
+    """A palette colour no persona on the panel uses yet, for personas added without one."""
+    used = {persona.colour for persona in panel}
+    return next((colour for colour in PALETTE if colour not in used), PALETTE[len(panel) % len(PALETTE)])
+
+
+def size_problems(count: int, what: str = "this one would have") -> list[str]:
+    if PANEL_MIN <= count <= PANEL_MAX:
+        return []
+    return [f"A panel holds {PANEL_MIN} to {PANEL_MAX} personas; {what} {count}."]
+
+
+def duplicate_problems(panel: Sequence[Persona]) -> list[str]:
+    problems, seen = [], set()
+    for persona in panel:
+        if key(persona.name) in seen:
+            problems.append(f"Two personas are called {persona.name!r}; names must differ (ignoring case).")
+        seen.add(key(persona.name))
+    return problems
+
+
+def checked(panel: Sequence[Persona]) -> Panel:
+    problems = size_problems(len(panel)) + duplicate_problems(panel)
+    if problems:
+        raise Invalid(*problems)
+    return tuple(panel)
+
+
+def with_added(panel: Panel, persona: Persona) -> Panel:
+    clash = find(panel, persona.name)
+    if clash is not None:
+        raise Invalid(f"There already is a persona called {clash.name!r}; pick another name or edit it.")
+    if len(panel) >= PANEL_MAX:
+        raise Invalid(f"The panel is full ({PANEL_MAX} personas): remove one before adding another.")
+    return checked((*panel, persona))
+
+
+def with_replaced(panel: Panel, name: str, persona: Persona) -> Panel:
+    old = _require(panel, name)
+    clash = find(panel, persona.name)
+    if clash is not None and clash is not old:
+        raise Invalid(f"There already is a persona called {clash.name!r}; pick another name.")
+    return checked(tuple(persona if p is old else p for p in panel))
+
+
+def without(panel: Panel, name: str) -> Panel:
+    old = _require(panel, name)
+    if len(panel) <= PANEL_MIN:
+        raise Invalid(f"A panel needs at least {PANEL_MIN} personas: add another before removing {old.name}.")
+    return checked(tuple(p for p in panel if p is not old))
+
+
+def persona_json(persona: Persona) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": persona.name,
+        "emoji": persona.emoji,
+        "instructions": persona.instructions,
+        "colour": format_colour(persona.colour),
+    }
+    if persona.model is not None:
+        data["model"] = persona.model
+    return data
+
+
+def export_panel(panel: Panel) -> bytes:
+    """The panel in the export format (version 1), as pretty UTF-8 JSON."""
+    document = {"version": EXPORT_VERSION, "personas": [persona_json(persona) for persona in panel]}
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+_TOP_KEYS = {"version", "personas"}
+_PERSONA_KEYS = {"name", "emoji", "instructions", "colour", "model"}
+_REQUIRED_KEYS = ("name", "emoji", "instructions")
+
+
+def _persona_from_json(index: int, item: object, allowed_models: Sequence[str], colour: int) -> Persona:
+    where = f"personas[{index}]"
+    if not isinstance(item, dict):
+        raise Invalid(f"{where} must be an object with name, emoji and instructions.")
+    label = (
+        f"{where} ({item['name']})" if isinstance(item.get("name"), str) and item["name"].strip() else where
+    )
+    problems = [f"{label}: unknown key {extra!r}." for extra in sorted(set(item) - _PERSONA_KEYS)]
+    problems += [f"{label}: {field!r} is missing." for field in _REQUIRED_KEYS if field not in item]
+    problems += [
+        f"{label}: {field!r} must be text."
+        for field in sorted(_PERSONA_KEYS & set(item))
+        if not isinstance(item[field], str) and not (field == "model" and item[field] is None)
+    ]
+    if problems:
+        raise Invalid(*problems)
+    try:
+        return make_persona(
+            name=item["name"],
+            emoji=item["emoji"],
+            instructions=item["instructions"],
+            colour=item.get("colour"),
+            model=item.get("model"),
+            allowed_models=allowed_models,
+            default_colour=colour,
+        )
+    except Invalid as error:
+        raise Invalid(*(f"{label}: {problem}" for problem in error.problems)) from None
+
+
+def import_panel(raw: bytes, allowed_models: Sequence[str]) -> Panel:
+    """A panel from an export document, or :class:`Invalid` listing every problem found in it."""
+    if len(raw) > EXPORT_MAX_BYTES:
+        raise Invalid(f"The file is {len(raw) / 1024:.0f} KiB; the limit is {EXPORT_MAX_BYTES // 1024} KiB.")
+    try:
+        document = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise Invalid(
+            "The file isn't UTF-8 text; export a panel with /persona export to see the format."
+        ) from None
+    except json.JSONDecodeError as error:
+        raise Invalid(
+            f"The file isn't valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
+        ) from None
+    if not isinstance(document, dict):
+        raise Invalid('The file must hold one JSON object: {"version": 1, "personas": [...]}.')
+    problems = [f"Unknown key {extra!r} at the top level." for extra in sorted(set(document) - _TOP_KEYS)]
+    if document.get("version") != EXPORT_VERSION:
+        problems.append(f"'version' must be {EXPORT_VERSION}; got {document.get('version')!r}.")
+    items = document.get("personas")
+    if not isinstance(items, list):
+        raise Invalid(*problems, "'personas' must be a list of personas.")
+    personas: list[Persona] = []
+    for index, item in enumerate(items):
+        try:
+            personas.append(_persona_from_json(index, item, allowed_models, PALETTE[index % len(PALETTE)]))
+        except Invalid as error:
+            problems += error.problems
+    problems += size_problems(len(items), "the file has") + duplicate_problems(personas)
+    if problems:
+        raise Invalid(*problems)
+    return tuple(personas)
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """A server's own settings (moderators change them from Discord)."""
+
+    moderator_role_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change to a server's panel or settings: who, when, what, and the state before and after."""
+
+    at: datetime
+    actor_id: int
+    action: str
+    summary: str
+    before: Any = None
+    after: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPanel:
+    """A server's panel, and whether it is still the default one."""
+
+    personas: Panel
+    is_default: bool
+
+
+class PanelStore(Protocol):
+    """Durable per-server panels and settings. Every write is atomic and audited with its author."""
+
+    async def panel(self, guild_id: int) -> StoredPanel: ...
+
+    async def change_panel(
+        self, guild_id: int, actor_id: int, action: str, change: PanelChange, summary: str = ""
+    ) -> tuple[StoredPanel, StoredPanel]:
+        """Apply ``change`` to the current panel atomically and audit it; returns (before, after)."""
+        ...
+
+    async def reset_panel(self, guild_id: int, actor_id: int) -> StoredPanel:
+        """Back to the default panel; returns the panel as it was."""
+        ...
+
+    async def settings(self, guild_id: int) -> GuildSettings: ...
+
+    async def set_moderator_role(
+        self, guild_id: int, actor_id: int, role_id: int | None
+    ) -> GuildSettings: ...
+
+    async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...
+
+
+class PanelChange(Protocol):
+    """A pure edit of a panel: returns the new panel or raises :class:`Invalid`."""
+
+    def __call__(self, panel: Panel, /) -> Panel: ...
+
+
+DEFAULT = StoredPanel(DEFAULT_PANEL, is_default=True)
