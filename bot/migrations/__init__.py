@@ -1,0 +1,1 @@
+"""Alembic migrations; run at start-up by :func:`bot.store.run_migrations`."""

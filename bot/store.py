@@ -1,0 +1,327 @@
+"""Durable panels, settings and the audit log, on SQLAlchemy async (SQLite by default, or PostgreSQL).
+
+Every write runs in one transaction that first locks the server's row (``SELECT … FOR UPDATE`` on
+PostgreSQL; SQLite transactions begin ``IMMEDIATE``), so concurrent changes, from this process or
+another one sharing the database, apply one after the other and none is lost. Reads of the panel and
+settings are served from an in-process cache: a write refreshes this process's entry at once, and
+entries expire after ``cache_ttl_s`` so other processes' writes show up soon after.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.core.panel import (
+    DEFAULT,
+    AuditEntry,
+    GuildSettings,
+    Panel,
+    PanelChange,
+    StoredPanel,
+    key,
+    persona_json,
+)
+from bot.core.personas import Persona
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T")
+
+metadata = MetaData()
+
+guilds = Table(
+    "guilds",
+    metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("moderator_role_id", BigInteger, nullable=True),
+)
+
+personas = Table(
+    "personas",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", BigInteger, ForeignKey("guilds.guild_id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False),
+    Column("emoji", String(100), nullable=False),
+    Column("instructions", Text, nullable=False),
+    Column("colour", Integer, nullable=False),
+    Column("model", String(100), nullable=True),
+    UniqueConstraint("guild_id", "name_key", name="uq_personas_guild_name"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", BigInteger, nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", BigInteger, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+)
+
+
+def make_engine(url: str, **options: Any) -> AsyncEngine:
+    """An async engine; for SQLite with WAL, foreign keys, and write-ready (``IMMEDIATE``) transactions."""
+    engine = create_async_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def configure(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # SQLAlchemy issues BEGIN itself, below
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def run_migrations(connection: Connection, revision: str = "head") -> None:
+    """Upgrade the database on ``connection`` to ``revision`` with Alembic (no-op when already there)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def _persona(row: Any) -> Persona:
+    return Persona(row.name, row.emoji, row.instructions, row.colour, row.model)
+
+
+def _panel_json(panel: StoredPanel) -> list[dict[str, Any]] | None:
+    return None if panel.is_default else [persona_json(persona) for persona in panel.personas]
+
+
+class Store:
+    """The :class:`~bot.core.panel.PanelStore` on a SQLAlchemy async engine."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, cache_ttl_s: float = 15.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._engine = engine
+        self._cache_ttl_s = cache_ttl_s
+        self._clock = clock
+        self._panels: dict[int, tuple[float, StoredPanel]] = {}
+        self._settings: dict[int, tuple[float, GuildSettings]] = {}
+
+    @classmethod
+    async def open(cls, url: str, **engine_options: Any) -> Store:
+        """Connect to ``url``, bring the schema to the newest revision, and return the store."""
+        store = cls(make_engine(url, **engine_options))
+        try:
+            await store.migrate()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def migrate(self, revision: str = "head") -> None:
+        async with self._engine.begin() as connection:
+            await connection.run_sync(run_migrations, revision)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def _fresh(self, cache: dict[int, tuple[float, T]], guild_id: int) -> T | None:
+        hit = cache.get(guild_id)
+        return hit[1] if hit is not None and hit[0] > self._clock() else None
+
+    async def panel(self, guild_id: int) -> StoredPanel:
+        cached = self._fresh(self._panels, guild_id)
+        if cached is not None:
+            return cached
+        async with self._engine.connect() as connection:
+            panel = await self._read_panel(connection, guild_id)
+        self._panels[guild_id] = (self._clock() + self._cache_ttl_s, panel)
+        return panel
+
+    async def settings(self, guild_id: int) -> GuildSettings:
+        cached = self._fresh(self._settings, guild_id)
+        if cached is not None:
+            return cached
+        async with self._engine.connect() as connection:
+            settings = await self._read_settings(connection, guild_id)
+        self._settings[guild_id] = (self._clock() + self._cache_ttl_s, settings)
+        return settings
+
+    async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
+        query = (
+            select(audit_log)
+            .where(audit_log.c.guild_id == guild_id)
+            .order_by(audit_log.c.id.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            AuditEntry(
+                at=row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC),
+                actor_id=row.actor_id,
+                action=row.action,
+                summary=row.summary,
+                before=row.before,
+                after=row.after,
+            )
+            for row in rows
+        ]
+
+    @staticmethod
+    async def _read_panel(connection: AsyncConnection, guild_id: int) -> StoredPanel:
+        query = select(personas).where(personas.c.guild_id == guild_id).order_by(personas.c.position)
+        rows = (await connection.execute(query)).all()
+        return StoredPanel(tuple(_persona(row) for row in rows), is_default=False) if rows else DEFAULT
+
+    @staticmethod
+    async def _read_settings(connection: AsyncConnection, guild_id: int) -> GuildSettings:
+        row = (await connection.execute(select(guilds).where(guilds.c.guild_id == guild_id))).first()
+        return GuildSettings() if row is None else GuildSettings(moderator_role_id=row.moderator_role_id)
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    async def _lock_guild(self, connection: AsyncConnection, guild_id: int) -> None:
+        """Create the server's row if needed and hold it locked until the transaction ends."""
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        await connection.execute(dialect.insert(guilds).values(guild_id=guild_id).on_conflict_do_nothing())
+        await connection.execute(
+            select(guilds.c.guild_id).where(guilds.c.guild_id == guild_id).with_for_update()
+        )
+
+    @staticmethod
+    async def _audit(
+        connection: AsyncConnection,
+        guild_id: int,
+        actor_id: int,
+        action: str,
+        summary: str,
+        before: Any,
+        after: Any,
+    ) -> None:
+        await connection.execute(
+            insert(audit_log).values(
+                guild_id=guild_id,
+                at=datetime.now(UTC),
+                actor_id=actor_id,
+                action=action,
+                summary=summary,
+                before=before,
+                after=after,
+            )
+        )
+
+    @staticmethod
+    async def _write_panel(connection: AsyncConnection, guild_id: int, panel: Panel) -> None:
+        await connection.execute(delete(personas).where(personas.c.guild_id == guild_id))
+        if panel:
+            await connection.execute(
+                insert(personas),
+                [
+                    {
+                        "guild_id": guild_id,
+                        "position": position,
+                        "name": persona.name,
+                        "name_key": key(persona.name),
+                        "emoji": persona.emoji,
+                        "instructions": persona.instructions,
+                        "colour": persona.colour,
+                        "model": persona.model,
+                    }
+                    for position, persona in enumerate(panel)
+                ],
+            )
+
+    async def change_panel(
+        self, guild_id: int, actor_id: int, action: str, change: PanelChange, summary: str = ""
+    ) -> tuple[StoredPanel, StoredPanel]:
+        async with self._engine.begin() as connection:
+            await self._lock_guild(connection, guild_id)
+            before = await self._read_panel(connection, guild_id)
+            after = StoredPanel(change(before.personas), is_default=False)
+            await self._write_panel(connection, guild_id, after.personas)
+            await self._audit(
+                connection,
+                guild_id,
+                actor_id,
+                action,
+                summary or action,
+                _panel_json(before),
+                _panel_json(after),
+            )
+        self._panels[guild_id] = (self._clock() + self._cache_ttl_s, after)
+        return before, after
+
+    async def reset_panel(self, guild_id: int, actor_id: int) -> StoredPanel:
+        async with self._engine.begin() as connection:
+            await self._lock_guild(connection, guild_id)
+            before = await self._read_panel(connection, guild_id)
+            await self._write_panel(connection, guild_id, ())
+            await self._audit(
+                connection,
+                guild_id,
+                actor_id,
+                "reset",
+                "reset to the default panel",
+                _panel_json(before),
+                None,
+            )
+        self._panels[guild_id] = (self._clock() + self._cache_ttl_s, DEFAULT)
+        return before
+
+    async def set_moderator_role(self, guild_id: int, actor_id: int, role_id: int | None) -> GuildSettings:
+        async with self._engine.begin() as connection:
+            await self._lock_guild(connection, guild_id)
+            before = await self._read_settings(connection, guild_id)
+            await connection.execute(
+                update(guilds).where(guilds.c.guild_id == guild_id).values(moderator_role_id=role_id)
+            )
+            summary = f"moderator role set to {role_id}" if role_id else "moderator role cleared"
+            await self._audit(
+                connection,
+                guild_id,
+                actor_id,
+                "moderator-role",
+                summary,
+                {"moderator_role_id": before.moderator_role_id},
+                {"moderator_role_id": role_id},
+            )
+        settings = GuildSettings(moderator_role_id=role_id)
+        self._settings[guild_id] = (self._clock() + self._cache_ttl_s, settings)
+        return settings

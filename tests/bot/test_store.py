@@ -1,0 +1,230 @@
+"""The store on SQLite and on the real PostgreSQL: durability, atomicity, isolation, concurrency, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select
+
+from bot.core.panel import PANEL_MAX, StoredPanel, with_added, with_replaced, without
+from bot.core.personas import DEFAULT_PANEL, ETHICS_PANEL, Persona
+from bot.core.validation import Invalid
+from bot.store import Store, make_engine, personas, run_migrations
+from tests.conftest import Database
+
+GUILD, OTHER_GUILD, MODERATOR = 1001, 2002, 77
+JUDGE = Persona("Judge", "⚖️", "You weigh the evidence like a judge.", 0x8E44AD, "gemini-3.5-flash")
+REVISION_1_DB = Path(__file__).parent / "data" / "parley-revision-0001.db"
+
+
+@pytest.fixture
+async def store(database: Database) -> AsyncIterator[Store]:
+    opened = await Store.open(database.url, **database.options)
+    yield opened
+    await opened.close()
+
+
+async def reopened(database: Database) -> Store:
+    """A second store on the same database: another process, with a cold cache."""
+    return await Store.open(database.url, **database.options)
+
+
+def add(persona: Persona) -> functools.partial[tuple[Persona, ...]]:
+    return functools.partial(with_added, persona=persona)
+
+
+def names(panel: StoredPanel) -> list[str]:
+    return [persona.name for persona in panel.personas]
+
+
+async def test_a_new_server_has_the_default_panel(store: Store) -> None:
+    panel = await store.panel(GUILD)
+    assert panel.is_default
+    assert panel.personas == DEFAULT_PANEL
+    assert (await store.settings(GUILD)).moderator_role_id is None
+    assert await store.audit_log(GUILD) == []
+
+
+async def test_a_change_is_durable_and_audited(store: Store, database: Database) -> None:
+    before, after = await store.change_panel(GUILD, MODERATOR, "add", add(JUDGE), "added ⚖️ Judge")
+    assert before.is_default
+    assert after.personas == (*DEFAULT_PANEL, JUDGE)
+
+    other = await reopened(database)
+    try:
+        panel = await other.panel(GUILD)
+        assert not panel.is_default
+        assert panel.personas == (*DEFAULT_PANEL, JUDGE)
+        (entry,) = await other.audit_log(GUILD)
+    finally:
+        await other.close()
+    assert (entry.actor_id, entry.action, entry.summary) == (MODERATOR, "add", "added ⚖️ Judge")
+    assert entry.before is None
+    assert entry.after[-1] == {
+        "name": "Judge",
+        "emoji": "⚖️",
+        "instructions": JUDGE.instructions,
+        "colour": "#8E44AD",
+        "model": "gemini-3.5-flash",
+    }
+    assert entry.at.tzinfo is not None
+
+
+async def test_a_refused_change_writes_nothing(store: Store, database: Database) -> None:
+    with pytest.raises(Invalid, match="at least 2 personas"):
+        await store.change_panel(GUILD, MODERATOR, "remove", lambda panel: without(panel[:2], "Rebel Pilot"))
+    full = tuple(Persona(f"P{i}", "🤖", "Speak as a robot.", i) for i in range(PANEL_MAX))
+    await store.change_panel(GUILD, MODERATOR, "preset", lambda _panel: full)
+    with pytest.raises(Invalid, match="panel is full"):
+        await store.change_panel(GUILD, MODERATOR, "add", add(JUDGE))
+    other = await reopened(database)
+    try:
+        assert (await other.panel(GUILD)).personas == full
+        assert [entry.action for entry in await other.audit_log(GUILD)] == ["preset"]
+    finally:
+        await other.close()
+
+
+async def test_reset_returns_to_the_default_panel(store: Store) -> None:
+    await store.change_panel(GUILD, MODERATOR, "preset", lambda _panel: ETHICS_PANEL)
+    before = await store.reset_panel(GUILD, MODERATOR + 1)
+    assert before.personas == ETHICS_PANEL
+    assert (await store.panel(GUILD)).is_default
+    newest, oldest = await store.audit_log(GUILD)
+    assert (newest.action, newest.actor_id, newest.after) == ("reset", MODERATOR + 1, None)
+    assert [persona["name"] for persona in newest.before] == [p.name for p in ETHICS_PANEL]
+    assert oldest.action == "preset"
+
+
+async def test_moderator_role_is_set_cleared_and_audited(store: Store) -> None:
+    assert (await store.set_moderator_role(GUILD, MODERATOR, 555)).moderator_role_id == 555
+    assert (await store.settings(GUILD)).moderator_role_id == 555
+    assert (await store.set_moderator_role(GUILD, MODERATOR, None)).moderator_role_id is None
+    cleared, set_ = await store.audit_log(GUILD)
+    assert (set_.before, set_.after) == ({"moderator_role_id": None}, {"moderator_role_id": 555})
+    assert (cleared.summary, cleared.after) == ("moderator role cleared", {"moderator_role_id": None})
+
+
+async def test_servers_do_not_see_each_others_panels(store: Store) -> None:
+    await store.change_panel(GUILD, MODERATOR, "add", add(JUDGE))
+    await store.set_moderator_role(GUILD, MODERATOR, 555)
+    assert (await store.panel(OTHER_GUILD)).is_default
+    assert (await store.settings(OTHER_GUILD)).moderator_role_id is None
+    assert await store.audit_log(OTHER_GUILD) == []
+
+
+async def test_concurrent_edits_of_different_personas_from_two_processes_both_persist(
+    store: Store, database: Database
+) -> None:
+    await store.change_panel(GUILD, MODERATOR, "preset", lambda _panel: DEFAULT_PANEL)
+    other = await reopened(database)
+    try:
+        rebel = dataclasses.replace(DEFAULT_PANEL[0], instructions="You are a veteran of Hoth now.")
+        droid = dataclasses.replace(DEFAULT_PANEL[3], instructions="You compute odds, always.")
+        edits = [
+            (store if index % 2 else other).change_panel(
+                GUILD, MODERATOR, "edit", functools.partial(with_replaced, name=persona.name, persona=persona)
+            )
+            for index, persona in enumerate([rebel, droid] * 3)
+        ]
+        await asyncio.gather(*edits)
+        fresh = await reopened(database)
+        try:
+            panel = (await fresh.panel(GUILD)).personas
+            assert len(await fresh.audit_log(GUILD)) == 7
+        finally:
+            await fresh.close()
+    finally:
+        await other.close()
+    assert panel[0].instructions == "You are a veteran of Hoth now."
+    assert panel[3].instructions == "You compute odds, always."
+    assert panel[1:3] == DEFAULT_PANEL[1:3]
+
+
+async def test_reads_are_cached_until_the_ttl_and_local_writes_refresh_at_once(database: Database) -> None:
+    now = [0.0]
+    writer = await Store.open(database.url, **database.options)
+    reader = Store(make_engine(database.url, **database.options), cache_ttl_s=10, clock=lambda: now[0])
+    try:
+        assert (await reader.panel(GUILD)).is_default
+        await writer.change_panel(GUILD, MODERATOR, "add", add(JUDGE))
+        assert (await reader.panel(GUILD)).is_default, "served from the cache"
+        now[0] = 11.0
+        assert (await reader.panel(GUILD)).personas[-1] == JUDGE, "expired, read again"
+        await reader.change_panel(GUILD, MODERATOR, "remove", functools.partial(without, name="judge"))
+        assert names(await reader.panel(GUILD)) == [p.name for p in DEFAULT_PANEL]
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_the_schema_matches_the_newest_migration(store: Store, database: Database) -> None:
+    engine = make_engine(database.url, **database.options)
+    try:
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+            columns = await connection.run_sync(
+                lambda sync: {column["name"] for column in inspect(sync).get_columns("guilds")}
+            )
+    finally:
+        await engine.dispose()
+    assert {"guilds", "personas", "audit_log", "alembic_version"} <= tables
+    assert "moderator_role_id" in columns
+
+
+async def test_a_revision_one_sqlite_file_upgrades_without_loss(tmp_path: Path) -> None:
+    copy = tmp_path / "old.db"
+    shutil.copy(REVISION_1_DB, copy)
+    store = await Store.open(f"sqlite+aiosqlite:///{copy}")
+    try:
+        panel = await store.panel(424242)
+        assert [persona.name for persona in panel.personas] == ["Judge", "Prosecutor", "Defender"]
+        assert panel.personas[0].model == "gemini-3.5-flash"
+        assert (await store.settings(424242)).moderator_role_id is None
+        await store.set_moderator_role(424242, MODERATOR, 31337)
+        assert [entry.action for entry in await store.audit_log(424242)] == ["moderator-role"]
+    finally:
+        await store.close()
+
+
+async def test_the_same_upgrade_runs_on_postgresql_and_sqlite(database: Database) -> None:
+    engine = make_engine(database.url, **database.options)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run_migrations, "0001")
+            await connection.exec_driver_sql("INSERT INTO guilds (guild_id) VALUES (7)")
+            await connection.execute(
+                personas.insert(),
+                [
+                    {
+                        "guild_id": 7,
+                        "position": i,
+                        "name": n,
+                        "name_key": n.lower(),
+                        "emoji": "⚖️",
+                        "instructions": f"You are the {n}.",
+                        "colour": i,
+                        "model": None,
+                    }
+                    for i, n in enumerate(["Judge", "Jury"])
+                ],
+            )
+        async with engine.begin() as connection:
+            await connection.run_sync(run_migrations)
+            names = (
+                await connection.execute(select(personas.c.name).order_by(personas.c.position))
+            ).scalars()
+            assert list(names) == ["Judge", "Jury"]
+    finally:
+        await engine.dispose()
+    store = await Store.open(database.url, **database.options)
+    try:
+        assert [persona.name for persona in (await store.panel(7)).personas] == ["Judge", "Jury"]
+    finally:
+        await store.close()
