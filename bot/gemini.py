@@ -29,7 +29,7 @@ T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
-MIN_ATTEMPT_S = 0.05
+MIN_ATTEMPT_S = 0.25  # no attempt starts with less time than this left
 BLOCK_REASONS = {
     "SAFETY",
     "BLOCKLIST",
@@ -198,17 +198,17 @@ class GeminiLLM:
         )
 
     async def _attempts(self, request: LLMRequest, attempt_once: Callable[[int, float], Awaitable[T]]) -> T:
-        """Run ``attempt_once(attempt, remaining_s)`` until it succeeds, fails for good or time runs out."""
+        """Run ``attempt_once(attempt, remaining_s)`` until it succeeds, fails for good or time runs out.
+
+        When time runs out after retryable faults, the last fault is the reason given: "Gemini is
+        overloaded" tells the member more than the clock does.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + request.timeout_s
+        last: LLMFailure | None = None
         attempt = 0
-        while True:
+        while (remaining := deadline - loop.time()) >= MIN_ATTEMPT_S:
             attempt += 1
-            remaining = deadline - loop.time()
-            if remaining < MIN_ATTEMPT_S:
-                raise LLMFailure(
-                    f"timed out after {request.timeout_s:g} s", kind=FailureKind.TIMEOUT, attempts=attempt
-                )
             try:
                 async with self._limiter:
                     return await attempt_once(attempt, remaining)
@@ -218,20 +218,24 @@ class GeminiLLM:
                 verdict = classify_api_error(error, request.model, attempt, self._rng)
                 log.info("gemini %s attempt %d: %s %s", request.model, attempt, error.code, error.status)
             except TimeoutError:  # aiohttp timeouts are also ClientErrors: this must come first
-                raise LLMFailure(
-                    f"timed out after {request.timeout_s:g} s", kind=FailureKind.TIMEOUT, attempts=attempt
-                ) from None
+                break
             except (aiohttp.ClientError, OSError) as error:
                 verdict = _Verdict(
                     LLMFailure("could not reach Gemini", kind=FailureKind.NETWORK),
                     _backoff(attempt, self._rng),
                 )
                 log.info("gemini %s attempt %d: %s", request.model, attempt, type(error).__name__)
-            failure = verdict.failure
-            failure.attempts = attempt
+            last = verdict.failure
+            last.attempts = attempt
             if verdict.delay_s is None or loop.time() + verdict.delay_s + MIN_ATTEMPT_S > deadline:
-                raise failure
+                raise last
             await asyncio.sleep(verdict.delay_s)
+        if last is not None:
+            last.attempts = attempt
+            raise last
+        raise LLMFailure(
+            f"timed out after {request.timeout_s:g} s", kind=FailureKind.TIMEOUT, attempts=attempt
+        )
 
     async def generate(self, request: LLMRequest) -> Completion:
         async def attempt_once(attempt: int, remaining_s: float) -> Completion:

@@ -130,6 +130,16 @@ async def test_a_hanging_call_times_out_at_the_budget(gemini: FakeGemini, llm: G
     assert 0.9 <= elapsed < 3.0
 
 
+async def test_when_time_runs_out_after_a_fault_the_fault_is_the_reason(
+    gemini: FakeGemini, llm: GeminiLLM
+) -> None:
+    gemini.script("Rebel", Fault.unavailable(), Fault.hang())
+    failure = await failure_of(llm, request(timeout_s=1.5))
+    assert failure.reason == "Gemini is overloaded"
+    assert failure.attempts == 2
+    assert [call.status for call in gemini.calls] == [503, None]
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
