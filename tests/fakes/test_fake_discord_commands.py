@@ -385,6 +385,9 @@ async def test_default_member_permissions_hide_command_from_members() -> None:
                 await fake.invoke_command("purge", member=member)
             owner_call = await fake.invoke_command("purge")  # the owner has every permission
             assert (await owner_call.wait_for_ack()).type == 4
+            fake.allow_command(guild, "purge", role_or_user_id=guild.id)  # an admin shows it to @everyone
+            member_call = await fake.invoke_command("purge", member=member)
+            assert (await member_call.wait_for_ack()).type == 4
 
 
 async def test_autocomplete_round_trip(fake: FakeDiscord) -> None:

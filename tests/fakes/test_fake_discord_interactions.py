@@ -283,9 +283,13 @@ async def test_modal_round_trip(fake: FakeDiscord) -> None:
 
     class Motion(discord.ui.Modal, title="Propose a motion"):
         text: discord.ui.TextInput[Motion] = discord.ui.TextInput(label="Motion", custom_id="motion")
+        seconder: discord.ui.TextInput[Motion] = discord.ui.TextInput(
+            label="Seconder", custom_id="seconder", default="nobody yet"
+        )
 
         async def on_submit(self, interaction: discord.Interaction) -> None:
             submitted["motion"] = self.text.value
+            submitted["seconder"] = self.seconder.value
             await interaction.response.send_message("noted", ephemeral=True)
 
     async def body(interaction: discord.Interaction) -> None:
@@ -299,4 +303,4 @@ async def test_modal_round_trip(fake: FakeDiscord) -> None:
         submission = await fake.submit_modal(shown, {"motion": "This house would ban tabs"})
         assert (await submission.wait_for_ack()).type == 4
     assert harness.errors == []
-    assert submitted == {"motion": "This house would ban tabs"}
+    assert submitted == {"motion": "This house would ban tabs", "seconder": "nobody yet"}

@@ -114,6 +114,7 @@ class FakeDiscord:
         }
         self.global_commands: list[JSON] = []
         self.guild_commands: dict[int, list[JSON]] = {}
+        self.command_overrides: dict[tuple[int, str], set[int]] = {}
         self.interactions: dict[int, FakeInteraction] = {}
         self.interactions_by_token: dict[str, FakeInteraction] = {}
         self.autocomplete_results: dict[int, list[JSON]] = {}
@@ -411,6 +412,11 @@ class FakeDiscord:
             guild_id=role.guild_id,
             intent=INTENT_GUILDS,
         )
+
+    def allow_command(self, guild: FakeGuild, name: str, *, role_or_user_id: int) -> None:
+        """What a server admin does in Server Settings → Integrations: let a role (the guild id for
+        @everyone) or a member use command ``name`` whatever its ``default_member_permissions``."""
+        self.command_overrides.setdefault((guild.id, name), set()).add(role_or_user_id)
 
     def add_member(
         self,
