@@ -9,10 +9,13 @@ import sys
 
 import aiohttp
 import discord
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.client import ParleyBot
 from bot.gemini import GeminiLLM
 from bot.settings import Settings, SettingsError, load_settings
+from bot.store import Store
 
 log = logging.getLogger("bot")
 
@@ -26,21 +29,37 @@ def configure_logging(level: str) -> None:
     )
 
 
+class StartupError(Exception):
+    """A problem that stops start-up, worded as one line for the person running the bot."""
+
+
+async def open_store(url: str) -> Store:
+    try:
+        return await Store.open(url)
+    except (OSError, SQLAlchemyError) as error:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise StartupError(
+            f"cannot open the database at {shown} ({type(error).__name__}: {error})"
+        ) from error
+
+
 async def run(settings: Settings) -> None:
     """Build the dependencies inside the running loop, run the bot, close everything on the way out."""
+    store = await open_store(settings.database_url)
     llm = GeminiLLM(
         settings.gemini_api_key.reveal(),
         base_url=settings.gemini_base_url,
         max_concurrency=settings.gemini_max_concurrency,
     )
     try:
-        async with ParleyBot(settings=settings, llm=llm) as bot:
+        async with ParleyBot(settings=settings, llm=llm, store=store) as bot:
             loop = asyncio.get_running_loop()
             for stop in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(stop, lambda: asyncio.ensure_future(bot.close()))
             await bot.start(settings.discord_token.reveal())
     finally:
         await llm.aclose()
+        await store.close()
 
 
 def main() -> None:
@@ -62,6 +81,9 @@ def main() -> None:
         print(
             f"parley: cannot reach Discord at {settings.discord_api_base} ({error.os_error})", file=sys.stderr
         )
+        sys.exit(1)
+    except StartupError as error:
+        print(f"parley: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         pass

@@ -13,12 +13,13 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.core.llm import LLM
+from bot.core.panel import PanelStore
 from bot.errors import report
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.debate",)
+EXTENSIONS = ("cogs.debate", "cogs.personas", "cogs.parley")
 
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,  # see the channel a command is used in
@@ -66,6 +67,8 @@ def _canonical(value: Any, keys: tuple[str, ...]) -> Any:
             item = [{"name": choice["name"], "value": choice["value"]} for choice in item]
         elif key == "type" and keys is _COMMAND_KEYS and item == 1:
             continue  # chat input is the default type
+        elif key == "default_member_permissions":
+            item = str(item)  # sent as a number, stored as a string
         out[key] = item
     return out
 
@@ -91,7 +94,9 @@ class ParleyTree(app_commands.CommandTree["ParleyBot"]):
 class ParleyBot(commands.AutoShardedBot):
     """Parley on Discord: slash commands only, the ``guilds`` intent only, and it never pings anyone."""
 
-    def __init__(self, *, settings: Settings, llm: LLM) -> None:
+    def __init__(self, *, settings: Settings, llm: LLM, store: PanelStore) -> None:
+        # Parley never joins voice: spare operators discord.py's warnings about missing voice libraries.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Every REST URL discord.py builds, webhooks and interaction callbacks included, starts here.
         Route.BASE = settings.discord_api_base
         shards: dict[str, Any] = {}
@@ -110,6 +115,7 @@ class ParleyBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.llm = llm
+        self.store = store
 
     async def setup_hook(self) -> None:
         if self.settings.custom_discord_api:

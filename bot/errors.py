@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 
 from bot.core.validation import Invalid
+from bot.moderation import NotModerator
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def describe(error: BaseException) -> tuple[str, str | None]:
             )
         case app_commands.MissingPermissions(missing_permissions=missing):
             return f"You need the {permission_names(missing)} permission to use this command.", None
+        case NotModerator():
+            return error.explain(), None
         case app_commands.NoPrivateMessage():
             return "This command only works inside a server.", None
         case app_commands.CommandOnCooldown(retry_after=retry_after):

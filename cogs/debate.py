@@ -19,7 +19,7 @@ from bot.core.debate import (
     VerdictFinished,
     run_debate,
 )
-from bot.core.personas import DEFAULT_PANEL, Persona
+from bot.core.personas import PRESETS, Persona
 from bot.core.render import (
     done_state,
     failed_state,
@@ -31,6 +31,7 @@ from bot.core.render import (
 from bot.core.validation import QUESTION_MAX_LENGTH, check_question
 from bot.errors import needs_permission
 from bot.posting import StatusLine, ThreadPoster
+from bot.ui import PRESET_CHOICES
 
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
 DEBATE_NEEDS = discord.Permissions(
@@ -55,17 +56,26 @@ class DebateCog(commands.Cog):
     @app_commands.command(
         name="debate", description="Ask the panel: every persona answers at once, then a verdict."
     )
-    @app_commands.describe(question=f"What should the panel debate? (up to {QUESTION_MAX_LENGTH} characters)")
+    @app_commands.describe(
+        question=f"What should the panel debate? (up to {QUESTION_MAX_LENGTH} characters)",
+        preset="Debate with a built-in panel instead of this server's",
+    )
+    @app_commands.choices(preset=PRESET_CHOICES)
     @app_commands.guild_only()
     @app_commands.checks.bot_has_permissions(**{name: True for name, granted in DEBATE_NEEDS if granted})
     async def debate(
         self,
         interaction: discord.Interaction[ParleyBot],
         question: app_commands.Range[str, 1, QUESTION_MAX_LENGTH],
+        preset: app_commands.Choice[str] | None = None,
     ) -> None:
         question = check_question(question)
-        panel = DEFAULT_PANEL
         await interaction.response.defer(thinking=True)
+        if preset is not None:
+            panel = PRESETS[preset.value]
+        else:
+            assert interaction.guild_id is not None  # guild-only command
+            panel = (await self.bot.store.panel(interaction.guild_id)).personas
         status = StatusLine(interaction, question, panel)
         try:
             message = await status.show(progress_state(0, len(panel)))

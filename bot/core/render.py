@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import NotRequired, TypedDict
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
+from bot.core.panel import AuditEntry
 from bot.core.personas import Persona
 from bot.core.text import (
     discord_length,
@@ -140,6 +141,44 @@ def verdict_embeds(outcome: PersonaReply | PersonaFailure, stats: DebateStats) -
     else:
         body = outcome.text + (CUT_OFF_MARK if outcome.cut_off else "")
     return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body, stats_footer(stats))
+
+
+PANEL_PREVIEW_LIMIT = 300
+
+
+def panel_embed(panel: Sequence[Persona], is_default: bool) -> Embed:
+    """A panel at a glance: each persona with the start of its instructions and any model override."""
+    fields: list[EmbedField] = []
+    for persona in panel:
+        value = truncate(persona.instructions, PANEL_PREVIEW_LIMIT)
+        if persona.model:
+            value += f"\n*Model: {escape_markdown(persona.model)}*"
+        fields.append({"name": truncate(persona.label, FIELD_NAME_LIMIT), "value": value, "inline": False})
+    title = "This server's panel" + (" (the default)" if is_default else "")
+    return {
+        "title": title,
+        "description": f"{len(panel)} personas answer each /debate at the same time, then a verdict follows.",
+        "color": panel[0].colour if panel else VERDICT_COLOUR,
+        "fields": fields,
+        "footer": {"text": "Moderators: /persona add, edit, remove, preset, import, export, reset"},
+    }
+
+
+def audit_embed(entries: Sequence[AuditEntry]) -> Embed:
+    """The latest changes, newest first: when (relative time), who, and what."""
+    lines: list[str] = []
+    used = 0
+    for entry in entries:
+        line = f"<t:{int(entry.at.timestamp())}:R> <@{entry.actor_id}> {safe_inline(entry.summary)}"
+        used += discord_length(line) + 1
+        if used > DESCRIPTION_LIMIT:
+            break
+        lines.append(line)
+    return {
+        "title": "Recent changes",
+        "description": "\n".join(lines) or "No changes yet: this server still uses the default panel.",
+        "color": VERDICT_COLOUR,
+    }
 
 
 def progress_state(answered: int, panel_size: int) -> str:

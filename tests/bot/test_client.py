@@ -68,6 +68,7 @@ def test_commands_compare_equal_despite_what_discord_adds() -> None:
         ],
     )
     assert same_commands([command()], [remote])
+    assert same_commands([command(default_member_permissions=32)], [command(default_member_permissions="32")])
     assert same_commands([command(), command(name="panel")], [command(name="panel"), remote])
 
 

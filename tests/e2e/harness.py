@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from discord.http import Route
 from bot.client import ParleyBot
 from bot.gemini import GeminiLLM
 from bot.settings import settings_from
+from bot.store import Store
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, RecordedRequest
 from tests.fakes.fake_gemini import FakeGemini, GeminiCall
 
@@ -44,26 +46,35 @@ def bot_environment(discord: FakeDiscord, gemini: FakeGemini, **extra: str) -> d
 
 @contextlib.asynccontextmanager
 async def running_parley(discord: FakeDiscord, gemini: FakeGemini, **extra: str) -> AsyncIterator[ParleyBot]:
-    """The real ParleyBot in this event loop, ready (READY and GUILD_CREATE seen); closed on exit."""
-    settings = settings_from(bot_environment(discord, gemini, **extra))
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-    llm = GeminiLLM(settings.gemini_api_key.reveal(), base_url=settings.gemini_base_url, rng=random.Random(1))
-    bot = ParleyBot(settings=settings, llm=llm)
-    task = asyncio.create_task(bot.start(settings.discord_token.reveal()))
-    try:
-        async with asyncio.timeout(15):
-            while not bot.is_ready():
-                if task.done():
-                    task.result()
-                    raise RuntimeError("the bot stopped before it was ready")
-                await asyncio.sleep(0.01)
-        yield bot
-    finally:
-        await bot.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 5)
-        await llm.aclose()
-        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+    """The real ParleyBot in this event loop, ready (READY and GUILD_CREATE seen); closed on exit.
+
+    Without a ``DATABASE_URL`` it gets a fresh SQLite file of its own.
+    """
+    with tempfile.TemporaryDirectory(prefix="parley-e2e-") as scratch:
+        extra.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{scratch}/parley.db")
+        settings = settings_from(bot_environment(discord, gemini, **extra))
+        saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+        store = await Store.open(settings.database_url)
+        llm = GeminiLLM(
+            settings.gemini_api_key.reveal(), base_url=settings.gemini_base_url, rng=random.Random(1)
+        )
+        bot = ParleyBot(settings=settings, llm=llm, store=store)
+        task = asyncio.create_task(bot.start(settings.discord_token.reveal()))
+        try:
+            async with asyncio.timeout(15):
+                while not bot.is_ready():
+                    if task.done():
+                        task.result()
+                        raise RuntimeError("the bot stopped before it was ready")
+                    await asyncio.sleep(0.01)
+            yield bot
+        finally:
+            await bot.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
+            await llm.aclose()
+            await store.close()
+            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 @dataclass
@@ -115,9 +126,13 @@ class DebateRun:
         )
 
 
-async def run_debate_command(discord: FakeDiscord, question: str, **invoke: Any) -> DebateRun:
-    """Invoke ``/debate`` and wait (up to ``DEBATE_WAIT_S``) until its status line is final."""
-    interaction = await discord.invoke_command("debate", options={"question": question}, **invoke)
+async def run_debate_command(
+    discord: FakeDiscord, question: str, *, options: dict[str, Any] | None = None, **invoke: Any
+) -> DebateRun:
+    """Invoke ``/debate`` (with further ``options``) and wait up to ``DEBATE_WAIT_S`` for its final status."""
+    interaction = await discord.invoke_command(
+        "debate", options={"question": question, **(options or {})}, **invoke
+    )
     run = DebateRun(discord, interaction)
     async with asyncio.timeout(DEBATE_WAIT_S):
         while True:

@@ -266,11 +266,32 @@ async def test_commands_are_registered_and_only_resynced_when_changed(
 ) -> None:
     async with running_parley(discord_fake, gemini):
         pass
-    (debate,) = [command for command in discord_fake.commands() if command["name"] == "debate"]
-    (question,) = debate["options"]
+    commands = {command["name"]: command for command in discord_fake.commands()}
+    assert set(commands) == {"debate", "panel", "persona", "parley"}
+    debate = commands["debate"]
+    question, preset = debate["options"]
     assert (question["name"], question["type"], question["required"]) == ("question", 3, True)
     assert (question["min_length"], question["max_length"]) == (1, 1000)
+    assert (preset["name"], preset.get("required", False)) == ("preset", False)
+    assert [choice["value"] for choice in preset["choices"]] == [
+        "starwars",
+        "stakeholders",
+        "ethics",
+        "brainstorm",
+    ]
     assert debate["contexts"] == [0]
+    for group in ("persona", "parley"):
+        assert commands[group]["default_member_permissions"] == str(1 << 5)  # Manage Server
+        assert commands[group]["contexts"] == [0]
+    assert [option["name"] for option in commands["persona"]["options"]] == [
+        "add",
+        "edit",
+        "remove",
+        "reset",
+        "preset",
+        "export",
+        "import",
+    ]
     puts = [r for r in discord_fake.requests if r.route == "PUT /applications/{application_id}/commands"]
     assert len(puts) == 1
 
@@ -282,4 +303,4 @@ async def test_commands_are_registered_and_only_resynced_when_changed(
     guild = next(iter(discord_fake.guilds.values()))
     async with running_parley(discord_fake, gemini, DEV_GUILD_ID=str(guild.id)):
         pass
-    assert [command["name"] for command in discord_fake.commands(guild.id)] == ["debate"]
+    assert {command["name"] for command in discord_fake.commands(guild.id)} == set(commands)

@@ -61,3 +61,53 @@ async def test_python_m_bot_runs_a_debate_and_stops_cleanly_on_sigterm(tmp_path:
     assert "Traceback" not in output
     assert DISCORD_TOKEN not in output
     assert GEMINI_KEY not in output
+
+
+async def start_bot(environment: dict[str, str], cwd: Path, log: Path) -> asyncio.subprocess.Process:
+    with log.open("a") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=cwd, env=environment, stdout=log_file, stderr=log_file
+        )
+    await wait_for_line(log, "ready as", process, 30)
+    return process
+
+
+async def stop_bot(process: asyncio.subprocess.Process) -> int:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(process.wait(), 15)
+
+
+async def test_a_panel_and_its_audit_log_survive_a_process_restart(tmp_path: Path) -> None:
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini, FakeDiscord(token=DISCORD_TOKEN) as discord:
+        guild = discord.add_guild("Restart Guild")
+        owner = guild.members[guild.owner_id]
+        environment = bot_environment(
+            discord, gemini, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+        )
+
+        first = await start_bot(environment, tmp_path, tmp_path / "first.log")
+        try:
+            added = await discord.invoke_command(
+                "persona add",
+                member=owner,
+                options={"name": "Judge", "emoji": "⚖️", "instructions": "You rule on the law, impartially."},
+            )
+            ack = await added.wait_for_ack()
+            assert ack.data is not None
+            assert ack.data["content"].startswith("Added **⚖️ Judge**")
+        finally:
+            assert await stop_bot(first) == 0
+
+        second = await start_bot(environment, tmp_path, tmp_path / "second.log")
+        try:
+            shown = await discord.invoke_command("panel")
+            panel = (await shown.wait_for_ack()).data
+            audit_call = await discord.invoke_command("parley audit", member=owner)
+            audit = (await audit_call.wait_for_ack()).data
+        finally:
+            assert await stop_bot(second) == 0
+    assert panel is not None
+    assert audit is not None
+    assert panel["embeds"][0]["fields"][-1]["name"] == "⚖️ Judge"
+    assert audit["embeds"][0]["description"].endswith(f"<@{owner.id}> added ⚖️ Judge")

@@ -1,0 +1,60 @@
+"""Who may manage a server's panel and settings: Manage Server, or the server's moderator role."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+if TYPE_CHECKING:
+    from bot.client import ParleyBot
+
+
+class NotModerator(app_commands.CheckFailure):
+    """The member is neither a Manage Server holder nor has the server's moderator role."""
+
+    def __init__(self, moderator_role_id: int | None) -> None:
+        super().__init__("not a moderator")
+        self.moderator_role_id = moderator_role_id
+
+    def explain(self) -> str:
+        role = f" or the <@&{self.moderator_role_id}> role" if self.moderator_role_id else ""
+        return f"Only moderators can do this: it needs the **Manage Server** permission{role}."
+
+
+async def require_moderator(interaction: discord.Interaction[ParleyBot]) -> None:
+    """Raise :class:`NotModerator` unless the member may manage this server's panel."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    if interaction.permissions.manage_guild:
+        return
+    settings = await interaction.client.store.settings(interaction.guild_id)
+    roles = getattr(interaction.user, "roles", [])
+    if settings.moderator_role_id is not None and any(
+        role.id == settings.moderator_role_id for role in roles
+    ):
+        return
+    raise NotModerator(settings.moderator_role_id)
+
+
+class ModeratorGroup(app_commands.Group):
+    """A command group for moderators: hidden from others by default, and checked at every use.
+
+    ``default_permissions`` only hides the commands (a server can show them to anyone), so each
+    invocation is checked here as well.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            guild_only=True,
+            allowed_contexts=app_commands.AppCommandContext(
+                guild=True, dm_channel=False, private_channel=False
+            ),
+            default_permissions=discord.Permissions(manage_guild=True),
+            **kwargs,
+        )
+
+    async def interaction_check(self, interaction: discord.Interaction[ParleyBot]) -> bool:  # type: ignore[override]
+        await require_moderator(interaction)
+        return True

@@ -1,0 +1,136 @@
+"""Interactive pieces: confirmation buttons and the persona editing modal."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.core.personas import PRESET_TITLES, Persona
+from bot.core.render import CONTENT_LIMIT
+from bot.core.text import truncate
+from bot.core.validation import INSTRUCTIONS_MAX_LENGTH, NAME_MAX_LENGTH, Invalid, format_colour
+from bot.errors import report
+
+NO_PINGS = discord.AllowedMentions.none()
+MODAL_TITLE_LIMIT = 45
+PRESET_CHOICES = [app_commands.Choice(name=title[:100], value=name) for name, title in PRESET_TITLES.items()]
+"""The built-in panels as slash-command choices."""
+
+
+ConfirmAction = Callable[[], Awaitable[str]]
+
+
+class Confirm(discord.ui.View):
+    """Confirm and Cancel buttons, usable only by the member who asked; ``action`` runs on Confirm.
+
+    ``action`` returns the message that replaces the question; an :class:`Invalid` it raises is shown
+    the same way, and nothing changes.
+    """
+
+    def __init__(
+        self, owner_id: int, action: ConfirmAction, *, confirm_label: str, timeout: float = 120
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self.action = action
+        self.message: discord.InteractionMessage | None = None
+        self.confirm.label = confirm_label
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message(
+            "These buttons belong to the moderator who ran the command.",
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+        return False
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
+    async def confirm(
+        self, interaction: discord.Interaction[Any], _button: discord.ui.Button[Confirm]
+    ) -> None:
+        self.stop()
+        try:
+            outcome = await self.action()
+        except Invalid as problem:
+            outcome = f"Nothing changed: {problem}"
+        await interaction.response.edit_message(content=outcome, view=None, allowed_mentions=NO_PINGS)
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(
+        self, interaction: discord.Interaction[Any], _button: discord.ui.Button[Confirm]
+    ) -> None:
+        self.stop()
+        await interaction.response.edit_message(content="Cancelled: nothing changed.", view=None)
+
+    async def on_timeout(self) -> None:
+        if self.message is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await self.message.edit(content="Timed out: nothing changed.", view=None)
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: Exception, _item: discord.ui.Item[Any]
+    ) -> None:
+        await report(interaction, error)
+
+
+PersonaSaver = Callable[[dict[str, str]], Awaitable[str]]
+
+
+class PersonaModal(discord.ui.Modal):
+    """A form pre-filled with a persona; ``save`` gets the submitted fields and returns the reply."""
+
+    def __init__(self, persona: Persona, save: PersonaSaver) -> None:
+        super().__init__(title=truncate(f"Edit {persona.name}", MODAL_TITLE_LIMIT), timeout=900)
+        self.save = save
+        self.fields: dict[str, discord.ui.TextInput[PersonaModal]] = {
+            "name": discord.ui.TextInput(label="Name", default=persona.name, max_length=NAME_MAX_LENGTH),
+            "emoji": discord.ui.TextInput(label="Emoji (one emoji)", default=persona.emoji, max_length=100),
+            "instructions": discord.ui.TextInput(
+                label="Instructions",
+                style=discord.TextStyle.paragraph,
+                default=persona.instructions,
+                min_length=1,
+                max_length=INSTRUCTIONS_MAX_LENGTH,
+            ),
+            "colour": discord.ui.TextInput(
+                label="Colour (#RRGGBB)", default=format_colour(persona.colour), required=False, max_length=7
+            ),
+            "model": discord.ui.TextInput(
+                label="Model (blank: the server's default)", default=persona.model or "", required=False
+            ),
+        }
+        for name, field in self.fields.items():
+            field.custom_id = f"persona-{name}"
+            self.add_item(field)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        submitted = {name: field.value for name, field in self.fields.items()}
+        try:
+            outcome = await self.save(submitted)
+        except Invalid as problem:
+            await self._refuse(interaction, problem, submitted["instructions"])
+            return
+        await interaction.response.send_message(outcome, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @staticmethod
+    async def _refuse(interaction: discord.Interaction[Any], problem: Invalid, instructions: str) -> None:
+        """Say what was wrong, and hand the typed instructions back so that nothing is lost."""
+        head = f"Nothing changed:\n{problem}\n\nYour instructions, to paste again:"
+        inline = f"{head}\n```\n{instructions.replace('```', 'ˋˋˋ')}\n```"
+        if len(inline) <= CONTENT_LIMIT:
+            await interaction.response.send_message(inline, ephemeral=True, allowed_mentions=NO_PINGS)
+            return
+        attachment = discord.File(io.BytesIO(instructions.encode()), filename="instructions.txt")
+        await interaction.response.send_message(
+            truncate(head, CONTENT_LIMIT), file=attachment, ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:  # type: ignore[override]
+        await report(interaction, error)
