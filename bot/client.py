@@ -15,6 +15,7 @@ from discord.http import Route
 from bot.core.llm import LLM
 from bot.core.panel import PanelStore
 from bot.errors import report
+from bot.ratelimits import RateLimits
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class ParleyBot(commands.AutoShardedBot):
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Every REST URL discord.py builds, webhooks and interaction callbacks included, starts here.
         Route.BASE = settings.discord_api_base
+        self.rate_limits = RateLimits()
         shards: dict[str, Any] = {}
         if settings.shard_count is not None:
             shards["shard_count"] = settings.shard_count
@@ -112,6 +114,7 @@ class ParleyBot(commands.AutoShardedBot):
             tree_cls=ParleyTree,
             **shards,
             max_ratelimit_timeout=30.0,
+            http_trace=self.rate_limits.trace_config,
         )
         self.settings = settings
         self.llm = llm

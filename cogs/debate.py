@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Literal
@@ -30,7 +31,7 @@ from bot.core.render import (
 )
 from bot.core.validation import QUESTION_MAX_LENGTH, check_question
 from bot.errors import needs_permission
-from bot.posting import StatusLine, ThreadPoster
+from bot.posting import DebatePoster, StatusLine
 from bot.ui import PRESET_CHOICES
 
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
@@ -77,39 +78,51 @@ class DebateCog(commands.Cog):
             assert interaction.guild_id is not None  # guild-only command
             panel = (await self.bot.store.panel(interaction.guild_id)).personas
         status = StatusLine(interaction, question, panel)
+        poster = DebatePoster(self.bot.rate_limits, personas=len(panel))
+        # The personas start thinking now; their answers wait in the poster until the thread exists.
+        debate = asyncio.create_task(self._run(question, panel, status, poster), name="debate")
         try:
             message = await status.show(progress_state(0, len(panel)))
-            async with needs_permission("Create Public Threads", "open the debate thread"):
+            async with (
+                needs_permission("Create Public Threads", "open the debate thread"),
+                self.bot.rate_limits.global_slot(),
+            ):
                 thread = await message.create_thread(
                     name=thread_name(question), auto_archive_duration=THREAD_ARCHIVE_MINUTES
                 )
-            final = await self._run(question, panel, status, ThreadPoster(thread))
+            poster.attach(thread)
+            final = await debate
         except Exception:
+            debate.cancel()
+            await poster.close()
             with contextlib.suppress(discord.HTTPException):
                 await status.finish(failed_state("interrupted by an error"))
             raise
         await status.finish(final)
 
     async def _run(
-        self, question: str, panel: Sequence[Persona], status: StatusLine, poster: ThreadPoster
+        self, question: str, panel: Sequence[Persona], status: StatusLine, poster: DebatePoster
     ) -> str:
-        """Post each persona as it finishes, then the verdict; return the final state line."""
+        """Hand each persona to the poster as it finishes, then the verdict; return the final state line
+        once everything has landed."""
         finished = 0
         final = failed_state("the debate ended without a verdict")
         async with contextlib.aclosing(run_debate(question, panel, self.bot.llm, self.config)) as events:
             async for event in events:
                 if isinstance(event, PersonaFinished):
-                    await poster.post(persona_embeds(event.persona, event.outcome))
+                    poster.add_persona(persona_embeds(event.persona, event.outcome))
                     finished += 1
                     status.set(progress_state(finished, len(panel)))
                 elif isinstance(event, VerdictFinished):
-                    await poster.post(verdict_embeds(event.outcome, event.stats))
+                    poster.add_verdict(verdict_embeds(event.outcome, event.stats))
                     if isinstance(event.outcome, PersonaReply):
                         final = done_state(event.stats.wall_s)
                     else:
                         final = failed_state(f"no verdict ({event.outcome.reason})")
                 elif isinstance(event, DebateFailed):
+                    poster.add_verdict([])
                     final = failed_state(event.reason)
+        await poster.finished()
         return final
 
 
