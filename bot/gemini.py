@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import re
+import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
+SSE_READ_BUFFER_BYTES = 2**22  # as the SDK's own session: room for long server-sent-event lines
 MIN_ATTEMPT_S = 0.25  # no attempt starts with less time than this left
 BLOCK_REASONS = {
     "SAFETY",
@@ -174,6 +175,14 @@ class GeminiLLM:
         rng: random.Random | None = None,
     ) -> None:
         asyncio.get_running_loop()  # fail fast if built outside the loop that will use it
+        # The SDK's own session trusts the environment, which makes aiohttp look for ~/.netrc in a worker
+        # thread on every request: a fifth of the bot's CPU under load. This session trusts it only when
+        # proxy variables are set, which is what trusting it is for here.
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0),
+            trust_env=bool(urllib.request.getproxies()),
+            read_bufsize=SSE_READ_BUFFER_BYTES,
+        )
         self._client = genai.Client(
             api_key=api_key,
             vertexai=False,
@@ -181,6 +190,7 @@ class GeminiLLM:
                 base_url=base_url,
                 timeout=60_000,
                 retry_options=types.HttpRetryOptions(attempts=1),
+                aiohttp_client=self._session,
             ),
         )
         self._limiter = asyncio.Semaphore(max_concurrency)
@@ -188,17 +198,21 @@ class GeminiLLM:
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
+        await self._session.close()
 
-    def _config(self, request: LLMRequest, remaining_s: float) -> types.GenerateContentConfig:
+    @staticmethod
+    def _config(request: LLMRequest) -> types.GenerateContentConfig:
         return types.GenerateContentConfig(
             system_instruction=request.system,
             max_output_tokens=request.max_output_tokens,
             temperature=request.temperature,
-            http_options=types.HttpOptions(timeout=max(1, math.ceil(remaining_s * 1000))),
         )
 
-    async def _attempts(self, request: LLMRequest, attempt_once: Callable[[int, float], Awaitable[T]]) -> T:
-        """Run ``attempt_once(attempt, remaining_s)`` until it succeeds, fails for good or time runs out.
+    async def _attempts(self, request: LLMRequest, attempt_once: Callable[[int], Awaitable[T]]) -> T:
+        """Run ``attempt_once(attempt)`` until it succeeds, fails for good or time runs out.
+
+        Each attempt is bounded by the time left (per-request ``HttpOptions`` would cost the SDK a deep
+        copy of its options on every call; the client-wide timeout stays as a backstop).
 
         When time runs out after retryable faults, the last fault is the reason given: "Gemini is
         overloaded" tells the member more than the clock does.
@@ -210,8 +224,8 @@ class GeminiLLM:
         while (remaining := deadline - loop.time()) >= MIN_ATTEMPT_S:
             attempt += 1
             try:
-                async with self._limiter:
-                    return await attempt_once(attempt, remaining)
+                async with self._limiter, asyncio.timeout(remaining):
+                    return await attempt_once(attempt)
             except LLMFailure:
                 raise
             except errors.APIError as error:
@@ -238,9 +252,9 @@ class GeminiLLM:
         )
 
     async def generate(self, request: LLMRequest) -> Completion:
-        async def attempt_once(attempt: int, remaining_s: float) -> Completion:
+        async def attempt_once(attempt: int) -> Completion:
             response = await self._client.aio.models.generate_content(
-                model=request.model, contents=request.prompt, config=self._config(request, remaining_s)
+                model=request.model, contents=request.prompt, config=self._config(request)
             )
             return completion_from(response, _text(response), request.model, attempt)
 
@@ -248,10 +262,10 @@ class GeminiLLM:
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[Completion, None]:
         async def open_stream(
-            attempt: int, remaining_s: float
+            attempt: int,
         ) -> tuple[int, AsyncIterator[types.GenerateContentResponse], types.GenerateContentResponse | None]:
             stream = await self._client.aio.models.generate_content_stream(
-                model=request.model, contents=request.prompt, config=self._config(request, remaining_s)
+                model=request.model, contents=request.prompt, config=self._config(request)
             )
             # Faults surface with the first chunk: retry only until it has arrived.
             first = await anext(aiter(stream), None)
