@@ -16,7 +16,7 @@ _BLANK_RUN = re.compile(r"\s+")
 
 def discord_length(text: str) -> int:
     """Length in UTF-16 code units: never less than what Discord counts, so limits hold either way."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _is_joiner(char: str) -> bool:
