@@ -587,8 +587,10 @@ class FakeGemini:
         self,
         api_key: str = "test-gemini-key",
         models: Sequence[str] = ("gemini-3.1-flash-lite", "gemini-3.5-flash"),
+        responder: Callable[[GeminiCall], Outcome] | None = None,
     ) -> None:
         self.api_key = api_key
+        self.responder = responder
         self.models = tuple(models)
         self.calls: list[GeminiCall] = []
         self._scripts: list[Script] = []
@@ -752,6 +754,8 @@ class FakeGemini:
         for script in reversed(self._scripts):
             if script.match(call):
                 return script.take()
+        if self.responder is not None:
+            return self.responder(call)
         return Reply(f"[{call.model}] reply to: {call.user_text[:60]}")
 
     async def _pause(self, seconds: float | None) -> bool:

@@ -573,3 +573,27 @@ def test_reply_chunks_must_join_to_text() -> None:
     assert Reply("ab", chunks=["a", "b"]).chunks == ("a", "b")
     with pytest.raises(ValueError, match="do not join"):
         Reply("abc", chunks=["a", "b"])
+
+
+async def test_a_responder_answers_calls_no_script_matches() -> None:
+    seen: list[str] = []
+
+    def respond(call: GeminiCall) -> Reply:
+        seen.append(call.user_text)
+        return Reply(f"echo {call.user_text}", latency=0.05)
+
+    async with FakeGemini(api_key=KEY, responder=respond) as gem:
+        gem.script("scripted", Reply("from the script"))
+        client = make_client(gem)
+        try:
+            plain = await client.aio.models.generate_content(model=LITE, contents="ping")
+            scripted = await client.aio.models.generate_content(
+                model=LITE, contents="pong", config=types.GenerateContentConfig(system_instruction="scripted")
+            )
+        finally:
+            await client.aio.aclose()
+    assert plain.text == "echo ping"
+    assert scripted.text == "from the script"
+    assert seen == ["ping"]
+    assert gem.calls[0].t_responded is not None
+    assert gem.calls[0].t_responded - gem.calls[0].t_received >= 0.05
