@@ -14,19 +14,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.client import ParleyBot
 from bot.gemini import GeminiLLM
+from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store
 
 log = logging.getLogger("bot")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
 
 
 class StartupError(Exception):
@@ -68,7 +60,7 @@ def main() -> None:
     except SettingsError as error:
         print(f"parley: {error}", file=sys.stderr)
         sys.exit(2)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, [settings.discord_token.reveal(), settings.gemini_api_key.reveal()])
     try:
         asyncio.run(run(settings))
     except discord.LoginFailure:
