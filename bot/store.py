@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,8 +20,11 @@ from alembic.config import Config
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -39,6 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.panel import (
     DEFAULT,
     AuditEntry,
@@ -47,9 +52,11 @@ from bot.core.panel import (
     PanelChange,
     StoredPanel,
     key,
+    persona_from_json,
     persona_json,
 )
 from bot.core.personas import Persona
+from bot.core.records import DebateStatus, StoredReply, UnfinishedDebate
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T")
@@ -61,7 +68,11 @@ guilds = Table(
     metadata,
     Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
     Column("moderator_role_id", BigInteger, nullable=True),
+    Column("cooldown_s", Integer, nullable=True),
+    Column("max_debates", Integer, nullable=True),
+    Column("daily_token_budget", BigInteger, nullable=True),
 )
+LIMIT_COLUMNS = ("cooldown_s", "max_debates", "daily_token_budget")
 
 personas = Table(
     "personas",
@@ -89,6 +100,50 @@ audit_log = Table(
     Column("summary", Text, nullable=False),
     Column("before", JSON, nullable=True),
     Column("after", JSON, nullable=True),
+)
+
+
+token_usage = Table(
+    "token_usage",
+    metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("day", Date, primary_key=True),
+    Column("tokens", BigInteger, nullable=False),
+)
+
+debates = Table(
+    "debates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", BigInteger, nullable=False),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("panel", JSON, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status_message_id", BigInteger, nullable=True),
+    Column("posts_channel_id", BigInteger, nullable=True),
+    Column("verdict", Text, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("wall_s", Float, nullable=True),
+    Column("persona_sum_s", Float, nullable=True),
+    Column("verdict_s", Float, nullable=True),
+    Column("tokens", BigInteger, nullable=True),
+)
+
+debate_replies = Table(
+    "debate_replies",
+    metadata,
+    Column("debate_id", Integer, ForeignKey("debates.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("persona", String(64), nullable=False),
+    Column("text", Text, nullable=True),
+    Column("failure", Text, nullable=True),
+    Column("cut_off", Boolean, nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Column("tokens", Integer, nullable=False),
 )
 
 
@@ -130,7 +185,7 @@ def _panel_json(panel: StoredPanel) -> list[dict[str, Any]] | None:
 
 
 class Store:
-    """The :class:`~bot.core.panel.PanelStore` on a SQLAlchemy async engine."""
+    """The :class:`~bot.core.panel.PanelStore` and :class:`~bot.core.records.DebateStore` on SQLAlchemy."""
 
     def __init__(
         self, engine: AsyncEngine, *, cache_ttl_s: float = 15.0, clock: Callable[[], float] = time.monotonic
@@ -213,7 +268,14 @@ class Store:
     @staticmethod
     async def _read_settings(connection: AsyncConnection, guild_id: int) -> GuildSettings:
         row = (await connection.execute(select(guilds).where(guilds.c.guild_id == guild_id))).first()
-        return GuildSettings() if row is None else GuildSettings(moderator_role_id=row.moderator_role_id)
+        if row is None:
+            return GuildSettings()
+        return GuildSettings(
+            moderator_role_id=row.moderator_role_id,
+            cooldown_s=row.cooldown_s,
+            max_debates=row.max_debates,
+            daily_token_budget=row.daily_token_budget,
+        )
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -322,6 +384,176 @@ class Store:
                 {"moderator_role_id": before.moderator_role_id},
                 {"moderator_role_id": role_id},
             )
-        settings = GuildSettings(moderator_role_id=role_id)
+        return await self._refresh_settings(guild_id)
+
+    async def _refresh_settings(self, guild_id: int) -> GuildSettings:
+        async with self._engine.connect() as connection:
+            settings = await self._read_settings(connection, guild_id)
         self._settings[guild_id] = (self._clock() + self._cache_ttl_s, settings)
         return settings
+
+    async def update_settings(self, guild_id: int, actor_id: int, **changes: int | None) -> GuildSettings:
+        unknown = set(changes) - set(LIMIT_COLUMNS)
+        if unknown:
+            raise ValueError(f"not settings: {sorted(unknown)}")
+        async with self._engine.begin() as connection:
+            await self._lock_guild(connection, guild_id)
+            before = await self._read_settings(connection, guild_id)
+            await connection.execute(update(guilds).where(guilds.c.guild_id == guild_id).values(**changes))
+            summary = ", ".join(f"{name.replace('_', ' ')} set to {value}" for name, value in changes.items())
+            await self._audit(
+                connection,
+                guild_id,
+                actor_id,
+                "settings",
+                summary,
+                {name: getattr(before, name) for name in changes},
+                dict(changes),
+            )
+        return await self._refresh_settings(guild_id)
+
+    # -- debates and usage ------------------------------------------------------------------------
+
+    async def begin_debate(
+        self, *, guild_id: int, channel_id: int, user_id: int, question: str, panel: tuple[Persona, ...]
+    ) -> int:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                insert(debates)
+                .returning(debates.c.id)
+                .values(
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    user_id=user_id,
+                    question=question,
+                    panel=[persona_json(persona) for persona in panel],
+                    status=DebateStatus.RUNNING.value,
+                    started_at=datetime.now(UTC),
+                )
+            )
+        return int(result.scalar_one())
+
+    async def locate_debate(
+        self, debate_id: int, *, status_message_id: int, posts_channel_id: int | None
+    ) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(debates)
+                .where(debates.c.id == debate_id)
+                .values(status_message_id=status_message_id, posts_channel_id=posts_channel_id)
+            )
+
+    async def record_reply(
+        self, debate_id: int, position: int, persona: Persona, outcome: PersonaReply | PersonaFailure
+    ) -> None:
+        reply = outcome if isinstance(outcome, PersonaReply) else None
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                insert(debate_replies).values(
+                    debate_id=debate_id,
+                    position=position,
+                    persona=persona.name,
+                    text=reply.text if reply else None,
+                    failure=outcome.reason if isinstance(outcome, PersonaFailure) else None,
+                    cut_off=bool(reply and reply.cut_off),
+                    latency_s=outcome.latency_s,
+                    tokens=outcome.usage.total,
+                )
+            )
+
+    async def end_debate(
+        self,
+        debate_id: int,
+        status: DebateStatus,
+        outcome: str,
+        *,
+        verdict: str | None,
+        stats: DebateStats | None,
+    ) -> None:
+        figures = (
+            {}
+            if stats is None
+            else {
+                "wall_s": stats.wall_s,
+                "persona_sum_s": stats.persona_sum_s,
+                "verdict_s": stats.verdict_s,
+                "tokens": stats.usage.total,
+            }
+        )
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(debates)
+                .where(debates.c.id == debate_id)
+                .values(
+                    status=status.value,
+                    outcome=outcome,
+                    verdict=verdict,
+                    finished_at=datetime.now(UTC),
+                    **figures,
+                )
+            )
+
+    async def unfinished_debates(self) -> list[UnfinishedDebate]:
+        answered = (
+            select(func.count())
+            .select_from(debate_replies)
+            .where(debate_replies.c.debate_id == debates.c.id)
+            .scalar_subquery()
+        )
+        query = select(debates, answered.label("answered")).where(
+            debates.c.status == DebateStatus.RUNNING.value
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query.order_by(debates.c.id))).all()
+        return [
+            UnfinishedDebate(
+                id=row.id,
+                guild_id=row.guild_id,
+                channel_id=row.channel_id,
+                status_message_id=row.status_message_id,
+                posts_channel_id=row.posts_channel_id,
+                question=row.question,
+                panel=tuple(persona_from_json(persona) for persona in row.panel),
+                answered=row.answered,
+            )
+            for row in rows
+        ]
+
+    async def debate_replies(self, debate_id: int) -> list[StoredReply]:
+        query = (
+            select(debate_replies)
+            .where(debate_replies.c.debate_id == debate_id)
+            .order_by(debate_replies.c.position)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [StoredReply(row.position, row.persona, row.text, row.failure) for row in rows]
+
+    async def debate_status(self, debate_id: int) -> DebateStatus | None:
+        async with self._engine.connect() as connection:
+            value = (
+                await connection.execute(select(debates.c.status).where(debates.c.id == debate_id))
+            ).scalar()
+        return None if value is None else DebateStatus(value)
+
+    async def tokens_used(self, guild_id: int, day: date) -> int:
+        query = select(token_usage.c.tokens).where(
+            token_usage.c.guild_id == guild_id, token_usage.c.day == day
+        )
+        async with self._engine.connect() as connection:
+            return int((await connection.execute(query)).scalar() or 0)
+
+    async def add_tokens(self, guild_id: int, day: date, tokens: int) -> int:
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(token_usage).values(guild_id=guild_id, day=day, tokens=tokens)
+        statement = statement.on_conflict_do_update(
+            index_elements=["guild_id", "day"], set_={"tokens": token_usage.c.tokens + tokens}
+        )
+        async with self._engine.begin() as connection:
+            await connection.execute(statement)
+            total = await connection.execute(
+                select(token_usage.c.tokens).where(
+                    token_usage.c.guild_id == guild_id, token_usage.c.day == day
+                )
+            )
+            return int(total.scalar() or 0)

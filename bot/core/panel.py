@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.core.personas import DEFAULT_PANEL, Persona
-from bot.core.validation import Invalid, format_colour, make_persona
+from bot.core.validation import Invalid, format_colour, make_persona, parse_colour
 
 PANEL_MIN = 2
 PANEL_MAX = 10
@@ -101,6 +101,13 @@ def persona_json(persona: Persona) -> dict[str, Any]:
     return data
 
 
+def persona_from_json(data: dict[str, Any]) -> Persona:
+    """A persona as :func:`persona_json` stored it (trusted: it was validated when it was made)."""
+    return Persona(
+        data["name"], data["emoji"], data["instructions"], parse_colour(data["colour"]), data.get("model")
+    )
+
+
 def export_panel(panel: Panel) -> bytes:
     """The panel in the export format (version 1), as pretty UTF-8 JSON."""
     document = {"version": EXPORT_VERSION, "personas": [persona_json(persona) for persona in panel]}
@@ -178,9 +185,12 @@ def import_panel(raw: bytes, allowed_models: Sequence[str]) -> Panel:
 
 @dataclass(frozen=True, slots=True)
 class GuildSettings:
-    """A server's own settings (moderators change them from Discord)."""
+    """A server's own settings (moderators change them from Discord); ``None`` means the default."""
 
     moderator_role_id: int | None = None
+    cooldown_s: int | None = None
+    max_debates: int | None = None
+    daily_token_budget: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +233,10 @@ class PanelStore(Protocol):
     async def set_moderator_role(
         self, guild_id: int, actor_id: int, role_id: int | None
     ) -> GuildSettings: ...
+
+    async def update_settings(self, guild_id: int, actor_id: int, **changes: int | None) -> GuildSettings:
+        """Change the limits (``cooldown_s``, ``max_debates``, ``daily_token_budget``), audited."""
+        ...
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...
 

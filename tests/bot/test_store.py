@@ -7,13 +7,17 @@ import dataclasses
 import functools
 import shutil
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, select
 
+from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
+from bot.core.llm import FailureKind, TokenUsage
 from bot.core.panel import PANEL_MAX, StoredPanel, with_added, with_replaced, without
 from bot.core.personas import DEFAULT_PANEL, ETHICS_PANEL, Persona
+from bot.core.records import DebateStatus, StoredReply
 from bot.core.validation import Invalid
 from bot.store import Store, make_engine, personas, run_migrations
 from tests.conftest import Database
@@ -228,3 +232,72 @@ async def test_the_same_upgrade_runs_on_postgresql_and_sqlite(database: Database
         assert [persona.name for persona in (await store.panel(7)).personas] == ["Judge", "Jury"]
     finally:
         await store.close()
+
+
+async def test_limits_are_per_server_settings_and_audited(store: Store) -> None:
+    settings = await store.update_settings(GUILD, MODERATOR, cooldown_s=30, daily_token_budget=5000)
+    assert (settings.cooldown_s, settings.max_debates, settings.daily_token_budget) == (30, None, 5000)
+    assert (await store.update_settings(GUILD, MODERATOR, max_debates=3)).max_debates == 3
+    assert (await store.settings(OTHER_GUILD)).cooldown_s is None
+    newest, oldest = await store.audit_log(GUILD)
+    assert (oldest.action, oldest.summary) == (
+        "settings",
+        "cooldown s set to 30, daily token budget set to 5000",
+    )
+    assert (oldest.before, oldest.after) == (
+        {"cooldown_s": None, "daily_token_budget": None},
+        {"cooldown_s": 30, "daily_token_budget": 5000},
+    )
+    assert newest.after == {"max_debates": 3}
+    with pytest.raises(ValueError, match="not settings"):
+        await store.update_settings(GUILD, MODERATOR, moderator_role_id=1)
+
+
+async def test_token_usage_adds_up_per_server_and_day_even_from_two_processes(
+    store: Store, database: Database
+) -> None:
+    today, tomorrow = date(2026, 11, 25), date(2026, 11, 26)
+    other = await reopened(database)
+    try:
+        await asyncio.gather(*((store if n % 2 else other).add_tokens(GUILD, today, 100) for n in range(10)))
+        assert await other.add_tokens(GUILD, tomorrow, 7) == 7
+    finally:
+        await other.close()
+    assert await store.tokens_used(GUILD, today) == 1000
+    assert await store.tokens_used(GUILD, tomorrow) == 7
+    assert await store.tokens_used(OTHER_GUILD, today) == 0
+
+
+async def test_a_debate_is_recorded_as_it_progresses(store: Store) -> None:
+    debate_id = await store.begin_debate(
+        guild_id=GUILD, channel_id=5, user_id=MODERATOR, question="Justified?", panel=DEFAULT_PANEL
+    )
+    (unfinished,) = await store.unfinished_debates()
+    assert (unfinished.id, unfinished.question, unfinished.answered) == (debate_id, "Justified?", 0)
+    assert unfinished.panel == DEFAULT_PANEL
+    assert (unfinished.status_message_id, unfinished.posts_channel_id) == (None, None)
+
+    await store.locate_debate(debate_id, status_message_id=77, posts_channel_id=77)
+    await store.record_reply(
+        debate_id, 2, DEFAULT_PANEL[2], PersonaReply("Prices rose.", "m", 0.4, TokenUsage(5, 6))
+    )
+    await store.record_reply(
+        debate_id,
+        0,
+        DEFAULT_PANEL[0],
+        PersonaFailure("quota exhausted for today", FailureKind.QUOTA_EXHAUSTED, 0.1),
+    )
+    (unfinished,) = await store.unfinished_debates()
+    assert (unfinished.status_message_id, unfinished.posts_channel_id, unfinished.answered) == (77, 77, 2)
+    assert await store.debate_replies(debate_id) == [
+        StoredReply(0, "Rebel Pilot", None, "quota exhausted for today"),
+        StoredReply(2, "Neutral Citizen", "Prices rose.", None),
+    ]
+
+    stats = DebateStats(2.0, 3.0, 1.0, TokenUsage(100, 50), 3, 4)
+    await store.end_debate(
+        debate_id, DebateStatus.DONE, "✅ done in 2.0 s", verdict="Justified.", stats=stats
+    )
+    assert await store.unfinished_debates() == []
+    assert await store.debate_status(debate_id) is DebateStatus.DONE
+    assert await store.debate_status(debate_id + 1000) is None

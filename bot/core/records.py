@@ -1,0 +1,87 @@
+"""What is kept of every debate as it runs, so that a crash or restart loses nothing that had arrived."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Protocol
+
+from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
+from bot.core.panel import PanelStore
+from bot.core.personas import Persona
+
+
+class DebateStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class UnfinishedDebate:
+    """A debate still marked running: where it was posting, and how far it got."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    status_message_id: int | None
+    posts_channel_id: int | None
+    question: str
+    panel: tuple[Persona, ...]
+    answered: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReply:
+    position: int
+    persona: str
+    text: str | None
+    failure: str | None
+
+
+class DebateStore(Protocol):
+    """Debate records and the daily token count of each server."""
+
+    async def begin_debate(
+        self, *, guild_id: int, channel_id: int, user_id: int, question: str, panel: tuple[Persona, ...]
+    ) -> int:
+        """Record a new running debate; returns its id."""
+        ...
+
+    async def locate_debate(
+        self, debate_id: int, *, status_message_id: int, posts_channel_id: int | None
+    ) -> None:
+        """Where the debate's status message is and where its answers go (a thread, or the channel)."""
+        ...
+
+    async def record_reply(
+        self, debate_id: int, position: int, persona: Persona, outcome: PersonaReply | PersonaFailure
+    ) -> None: ...
+
+    async def end_debate(
+        self,
+        debate_id: int,
+        status: DebateStatus,
+        outcome: str,
+        *,
+        verdict: str | None,
+        stats: DebateStats | None,
+    ) -> None: ...
+
+    async def unfinished_debates(self) -> list[UnfinishedDebate]: ...
+
+    async def debate_replies(self, debate_id: int) -> list[StoredReply]: ...
+
+    async def debate_status(self, debate_id: int) -> DebateStatus | None: ...
+
+    async def tokens_used(self, guild_id: int, day: date) -> int: ...
+
+    async def add_tokens(self, guild_id: int, day: date, tokens: int) -> int:
+        """Count ``tokens`` against the server's day; returns the day's new total."""
+        ...
+
+
+class Storage(PanelStore, DebateStore, Protocol):
+    """Everything the bot keeps: panels and settings, debates and usage."""
