@@ -164,6 +164,7 @@ class Rig:
             "DISCORD_API_BASE": self.discord.api_base,
             "GEMINI_BASE_URL": self.gemini.base_url,
             "DATABASE_URL": self.database_url,
+            "MAX_DEBATES_PER_GUILD": "1000",
             "PATH": os.environ.get("PATH", ""),
             **self.bot_env,
         }

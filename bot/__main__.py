@@ -47,7 +47,7 @@ async def run(settings: Settings) -> None:
         async with ParleyBot(settings=settings, llm=llm, store=store) as bot:
             loop = asyncio.get_running_loop()
             for stop in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(stop, lambda: asyncio.ensure_future(bot.close()))
+                loop.add_signal_handler(stop, lambda: asyncio.ensure_future(bot.shutdown()))
             await bot.start(settings.discord_token.reveal())
     finally:
         await llm.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,10 +13,13 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot.admission import Admission
+from bot.core.limits import Limits
 from bot.core.llm import LLM
-from bot.core.panel import PanelStore
+from bot.core.records import Storage
 from bot.errors import report
 from bot.ratelimits import RateLimits
+from bot.recovery import recover
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,7 +99,7 @@ class ParleyTree(app_commands.CommandTree["ParleyBot"]):
 class ParleyBot(commands.AutoShardedBot):
     """Parley on Discord: slash commands only, the ``guilds`` intent only, and it never pings anyone."""
 
-    def __init__(self, *, settings: Settings, llm: LLM, store: PanelStore) -> None:
+    def __init__(self, *, settings: Settings, llm: LLM, store: Storage) -> None:
         # Parley never joins voice: spare operators discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Every REST URL discord.py builds, webhooks and interaction callbacks included, starts here.
@@ -119,6 +123,13 @@ class ParleyBot(commands.AutoShardedBot):
         self.settings = settings
         self.llm = llm
         self.store = store
+        self.admission = Admission(
+            store,
+            store,
+            Limits(settings.debate_cooldown_s, settings.max_debates_per_guild, settings.daily_token_budget),
+        )
+        self._recovered = False
+        self._stopping = False
 
     async def setup_hook(self) -> None:
         if self.settings.custom_discord_api:
@@ -159,3 +170,23 @@ class ParleyBot(commands.AutoShardedBot):
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d guilds (%s shards)", self.user, len(self.guilds), self.shard_count)
+        if not self._recovered:
+            self._recovered = True
+            closed = await recover(self, self.store)
+            if closed:
+                log.warning("closed %d debates a previous run left unfinished", closed)
+
+    async def shutdown(self) -> None:
+        """Stop gracefully: refuse new debates, give running ones the grace period, interrupt the rest
+        (each gets its note), then disconnect."""
+        if self._stopping:
+            return
+        self._stopping = True
+        left = await self.admission.drain(self.settings.shutdown_grace_s)
+        tasks = [ticket.task for ticket in left if ticket.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            log.warning("interrupting %d debates still running after the grace period", len(tasks))
+            await asyncio.wait(tasks, timeout=10)
+        await self.close()

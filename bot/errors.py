@@ -38,9 +38,14 @@ async def needs_permission(permission: str, action: str) -> AsyncIterator[None]:
         raise BotActionForbidden(permission, action) from error
 
 
+DISPLAY_NAMES = {"read_messages": "view_channel", "manage_guild": "manage_server"}
+"""discord.py's names for permissions that Discord's own interface calls otherwise."""
+
+
 def permission_names(permissions: list[str]) -> str:
     """``['create_public_threads', 'embed_links']`` → ``**Create Public Threads** and **Embed Links**``."""
-    names = [f"**{name.replace('_', ' ').replace('guild', 'server').title()}**" for name in permissions]
+    shown = [DISPLAY_NAMES.get(name, name) for name in permissions]
+    names = [f"**{name.replace('_', ' ').title()}**" for name in shown]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 

@@ -13,7 +13,7 @@ from bot.core.pacing import Send, plan
 from bot.core.personas import Persona
 from bot.core.render import Embed, status_content
 from bot.errors import needs_permission
-from bot.ratelimits import RateLimits
+from bot.ratelimits import RateLimits, patiently
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class StatusLine:
         progress_interval_s: float = 2.0,
     ) -> None:
         self._interaction = interaction
+        self._by_channel: discord.PartialMessage | None = None
+        self.message_id: int | None = None
         self._question = question
         self._panel = panel
         self._min_interval_s = min_interval_s
@@ -51,22 +53,42 @@ class StatusLine:
         self._editing = False
         self._flusher: asyncio.Task[None] | None = None
 
-    async def _edit(self, state: str) -> discord.InteractionMessage:
+    async def _edit(self, state: str) -> None:
+        content = status_content(self._question, self._panel, state)
         self._editing = True
         try:
-            message = await self._interaction.edit_original_response(
-                content=status_content(self._question, self._panel, state), allowed_mentions=NO_PINGS
-            )
+            if self._by_channel is None:
+                try:
+                    await patiently(
+                        lambda: self._interaction.edit_original_response(
+                            content=content, allowed_mentions=NO_PINGS
+                        )
+                    )
+                except discord.HTTPException as error:
+                    if not _token_expired(error) or self.message_id is None:
+                        raise
+                    # The interaction's token lives 15 minutes; the bot's own token edits the message after.
+                    channel = self._interaction.client.get_partial_messageable(
+                        self._interaction.channel_id or 0
+                    )
+                    self._by_channel = channel.get_partial_message(self.message_id)
+            if self._by_channel is not None:
+                by_channel = self._by_channel
+                await patiently(lambda: by_channel.edit(content=content, allowed_mentions=NO_PINGS))
         finally:
             self._editing = False
         self._shown, self._last_edit = state, self._loop.time()
-        return message
 
     async def show(self, state: str) -> discord.InteractionMessage:
         """Show ``state`` now and return the status message (the first edit of a debate)."""
         if self._wanted is None:
             self._wanted = state
-        message = await self._edit(state)
+        content = status_content(self._question, self._panel, state)
+        message = await patiently(
+            lambda: self._interaction.edit_original_response(content=content, allowed_mentions=NO_PINGS)
+        )
+        self.message_id = message.id
+        self._shown, self._last_edit = state, self._loop.time()
         self._start_flusher()
         return message
 
@@ -101,6 +123,11 @@ class StatusLine:
             await self._edit(state)
 
 
+def _token_expired(error: discord.HTTPException) -> bool:
+    """Whether Discord refused the interaction's webhook token (expired after 15 minutes, or unknown)."""
+    return (error.status, error.code) in {(401, 50027), (404, 10015)}
+
+
 class DebatePoster:
     """Posts a debate into its thread as results land, paced by the thread's message bucket.
 
@@ -108,23 +135,26 @@ class DebatePoster:
     sender task posts them, as :func:`bot.core.pacing.plan` decides, one message at a time and in order.
     """
 
-    def __init__(self, limits: RateLimits, *, personas: int) -> None:
+    def __init__(
+        self, limits: RateLimits, *, personas: int, permission: str = "Send Messages in Threads"
+    ) -> None:
         self._limits = limits
+        self.permission = permission
         self._awaiting = personas
         self._verdict_pending = True
         self._closed = False
         self._ready: list[Embed] = []
         self._ready_since = 0.0
         self._sent_before_known = 0
-        self._channel: discord.Thread | discord.TextChannel | None = None
+        self._channel: discord.abc.Messageable | None = None
         self._channel_id = 0
         self._wake = asyncio.Event()
         self.messages = 0
         self._sender = asyncio.create_task(self._run(), name="debate-poster")
 
-    def attach(self, channel: discord.Thread | discord.TextChannel) -> None:
-        """Start posting into ``channel`` (the debate's thread)."""
-        self._channel, self._channel_id = channel, channel.id
+    def attach(self, channel: discord.abc.Messageable, channel_id: int) -> None:
+        """Start posting into ``channel`` (the debate's thread, or the channel itself)."""
+        self._channel, self._channel_id = channel, channel_id
         self._wake.set()
 
     def add_persona(self, embeds: Sequence[Embed]) -> None:
@@ -199,18 +229,21 @@ class DebatePoster:
         before returning, and that sleep must not hold up the debate; it finishes in the background.
         """
         assert self._channel is not None
+        channel = self._channel
         landing = self._limits.landing(self._channel_id)
         async with self._limits.global_slot():
             sending = asyncio.create_task(
-                self._channel.send(
-                    embeds=[discord.Embed.from_dict(dict(embed)) for embed in embeds],
-                    allowed_mentions=NO_PINGS,
+                patiently(
+                    lambda: channel.send(
+                        embeds=[discord.Embed.from_dict(dict(embed)) for embed in embeds],
+                        allowed_mentions=NO_PINGS,
+                    )
                 )
             )
         sending.add_done_callback(lambda _: _resolve(landing))
         await landing  # the trace saw it accepted, or the request ended (well or badly)
         if sending.done():
-            async with needs_permission("Send Messages in Threads", "post in the debate thread"):
+            async with needs_permission(self.permission, "post the debate's answers"):
                 sending.result()
         else:
             _let_finish(sending)

@@ -12,15 +12,19 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import TypeVar
 
 import aiohttp
+import discord
 
 log = logging.getLogger(__name__)
 
 _CHANNEL_MESSAGES = re.compile(r"/channels/(\d+)/messages$")
+T = TypeVar("T")
+RATE_LIMITED_RETRIES = 3
 GLOBAL_RATE_PER_S = 40.0
 """Requests per second this process allows itself on routes under Discord's global limit (50/s)."""
 
@@ -108,3 +112,18 @@ class RateLimits:
         if turn > now:
             await asyncio.sleep(turn - now)
         yield
+
+
+async def patiently(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, waiting out the rate limits discord.py refuses to wait for itself.
+
+    discord.py raises :class:`discord.RateLimited` instead of sleeping when a limit outlasts the client's
+    ``max_ratelimit_timeout``; a message must not be lost for that, so the wait happens here.
+    """
+    for _ in range(RATE_LIMITED_RETRIES):
+        try:
+            return await call()
+        except discord.RateLimited as limited:
+            log.warning("rate limited for %.1f s; waiting", limited.retry_after)
+            await asyncio.sleep(limited.retry_after)
+    return await call()

@@ -67,6 +67,10 @@ class Settings:
     allowed_models: tuple[str, ...] = (DEFAULT_PERSONA_MODEL, DEFAULT_VERDICT_MODEL)
     persona_timeout_s: float = 60.0
     gemini_max_concurrency: int = 32
+    debate_cooldown_s: int = 0
+    max_debates_per_guild: int = 25
+    daily_token_budget: int = 0
+    shutdown_grace_s: float = 30.0
     dev_guild_id: int | None = None
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
@@ -160,6 +164,10 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         allowed_models=allowed or tuple(dict.fromkeys((persona_model, verdict_model))),
         persona_timeout_s=_number(env, "PERSONA_TIMEOUT_S", float, 60.0, 1.0),
         gemini_max_concurrency=_number(env, "GEMINI_MAX_CONCURRENCY", int, 32, 1),
+        debate_cooldown_s=_number(env, "DEBATE_COOLDOWN_S", int, 0, 0),
+        max_debates_per_guild=_number(env, "MAX_DEBATES_PER_GUILD", int, 25, 1),
+        daily_token_budget=_number(env, "DAILY_TOKEN_BUDGET", int, 0, 0),
+        shutdown_grace_s=_number(env, "SHUTDOWN_GRACE_S", float, 30.0, 0.0),
         dev_guild_id=_optional_int(env, "DEV_GUILD_ID", 1),
         shard_count=shard_count,
         shard_ids=shard_ids,

@@ -7,7 +7,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import ParleyBot
-from bot.core.render import audit_embed
+from bot.core.limits import next_reset, utc_now
+from bot.core.render import audit_embed, usage_embed
 from bot.moderation import ModeratorGroup
 
 NO_PINGS = discord.AllowedMentions.none()
@@ -37,6 +38,53 @@ class ParleyCog(commands.Cog):
         else:
             message = f"Members with {role.mention} can now manage Parley's panel and settings here."
         await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    async def _limit(self, interaction: discord.Interaction[ParleyBot], reply: str, **change: int) -> None:
+        assert interaction.guild_id is not None
+        await self.bot.store.update_settings(interaction.guild_id, interaction.user.id, **change)
+        await interaction.response.send_message(reply, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @parley.command(name="cooldown", description="Seconds a member waits between two debates they start")
+    @app_commands.describe(seconds="0 lets members start debates back to back (at most a day)")
+    async def cooldown(
+        self, interaction: discord.Interaction[ParleyBot], seconds: app_commands.Range[int, 0, 86_400]
+    ) -> None:
+        reply = (
+            f"Members now wait {seconds} s between two debates they start."
+            if seconds
+            else "Members can now start debates back to back."
+        )
+        await self._limit(interaction, reply, cooldown_s=seconds)
+
+    @parley.command(name="max-debates", description="How many debates may run at once in this server")
+    @app_commands.describe(count="Debates running at once (1–100); more are refused until one finishes")
+    async def max_debates(
+        self, interaction: discord.Interaction[ParleyBot], count: app_commands.Range[int, 1, 100]
+    ) -> None:
+        await self._limit(interaction, f"At most {count} debates now run at once here.", max_debates=count)
+
+    @parley.command(name="budget", description="Gemini tokens this server may use per day (0: no budget)")
+    @app_commands.describe(tokens="Tokens per day, counted from 00:00 UTC; 0 removes the budget")
+    async def budget(
+        self, interaction: discord.Interaction[ParleyBot], tokens: app_commands.Range[int, 0, 1_000_000_000]
+    ) -> None:
+        reply = (
+            f"This server may now use {tokens:,} Gemini tokens a day (counted from 00:00 UTC)."
+            if tokens
+            else "This server now has no daily token budget."
+        )
+        await self._limit(interaction, reply, daily_token_budget=tokens)
+
+    @parley.command(name="usage", description="Today's Gemini tokens against the budget, and debates running")
+    async def usage(self, interaction: discord.Interaction[ParleyBot]) -> None:
+        assert interaction.guild_id is not None
+        admission = self.bot.admission
+        limits = await admission.limits(interaction.guild_id)
+        used = await admission.tokens_today(interaction.guild_id)
+        embed = discord.Embed.from_dict(
+            dict(usage_embed(used, limits, admission.running(interaction.guild_id), next_reset(utc_now())))
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @parley.command(name="audit", description="Show the latest changes to this server's panel and settings")
     async def audit(self, interaction: discord.Interaction[ParleyBot]) -> None:

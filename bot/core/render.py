@@ -7,9 +7,11 @@ spreads over as many messages as the limits require, in order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import NotRequired, TypedDict
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
+from bot.core.limits import Limits
 from bot.core.panel import AuditEntry
 from bot.core.personas import Persona
 from bot.core.text import (
@@ -178,6 +180,26 @@ def audit_embed(entries: Sequence[AuditEntry]) -> Embed:
         "title": "Recent changes",
         "description": "\n".join(lines) or "No changes yet: this server still uses the default panel.",
         "color": VERDICT_COLOUR,
+    }
+
+
+def usage_embed(used: int, limits: Limits, running: int, resets_at: datetime) -> Embed:
+    """Today's tokens against the budget, the debates running against their limit, and the cooldown."""
+    budget = f"{limits.daily_token_budget:,}" if limits.daily_token_budget else "no budget"
+    cooldown = f"{limits.cooldown_s} s" if limits.cooldown_s else "none"
+    return {
+        "title": "Parley usage today",
+        "color": VERDICT_COLOUR,
+        "fields": [
+            {"name": "Gemini tokens", "value": f"{used:,} of {budget}", "inline": True},
+            {
+                "name": "Debates running",
+                "value": f"{running} of at most {limits.max_debates}",
+                "inline": True,
+            },
+            {"name": "Cooldown per member", "value": cooldown, "inline": True},
+        ],
+        "footer": {"text": f"The day's count resets at 00:00 UTC ({resets_at:%Y-%m-%d %H:%M} UTC)"},
     }
 
 

@@ -27,10 +27,11 @@ def test_readme_invite_url_and_table_match_the_permissions_the_code_asks_for() -
 
 
 def test_the_debate_command_checks_only_permissions_the_invite_grants() -> None:
-    from cogs.debate import DEBATE_NEEDS
+    from bot.venues import NEW_THREAD_NEEDS, THIS_CHANNEL_NEEDS, THIS_THREAD_NEEDS
 
-    assert DEBATE_NEEDS.value
-    assert DEBATE_NEEDS <= INVITE_PERMISSIONS
+    for needs in (NEW_THREAD_NEEDS, THIS_THREAD_NEEDS, THIS_CHANNEL_NEEDS):
+        assert needs.value
+        assert needs <= INVITE_PERMISSIONS
 
 
 def command(**changes: Any) -> dict[str, Any]:
@@ -100,6 +101,7 @@ async def _noop(interaction: discord.Interaction) -> None:  # pragma: no cover -
 
 def test_permission_names_read_like_discord_shows_them() -> None:
     assert permission_names(["manage_guild"]) == "**Manage Server**"
+    assert permission_names(["read_messages"]) == "**View Channel**"
     assert permission_names(["embed_links", "create_public_threads", "send_messages_in_threads"]) == (
         "**Embed Links**, **Create Public Threads** and **Send Messages In Threads**"
     )

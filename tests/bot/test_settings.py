@@ -34,6 +34,12 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.allowed_models == ("gemini-3.1-flash-lite", "gemini-3.5-flash")
     assert settings.persona_timeout_s == 60.0
     assert settings.gemini_max_concurrency == 32
+    assert (settings.debate_cooldown_s, settings.max_debates_per_guild, settings.daily_token_budget) == (
+        0,
+        25,
+        0,
+    )
+    assert settings.shutdown_grace_s == 30.0
     assert (settings.dev_guild_id, settings.shard_count, settings.shard_ids) == (None, None, None)
     assert settings.log_level == "INFO"
 
@@ -50,6 +56,10 @@ def test_every_variable_is_read() -> None:
             "ALLOWED_MODELS": "small, big ,small,huge",
             "PERSONA_TIMEOUT_S": "12.5",
             "GEMINI_MAX_CONCURRENCY": "4",
+            "DEBATE_COOLDOWN_S": "30",
+            "MAX_DEBATES_PER_GUILD": "3",
+            "DAILY_TOKEN_BUDGET": "250000",
+            "SHUTDOWN_GRACE_S": "5",
             "DEV_GUILD_ID": "123",
             "SHARD_COUNT": "4",
             "SHARD_IDS": "0,2",
@@ -63,6 +73,12 @@ def test_every_variable_is_read() -> None:
     assert settings.allowed_models == ("small", "big", "huge")
     assert settings.persona_timeout_s == 12.5
     assert settings.gemini_max_concurrency == 4
+    assert (settings.debate_cooldown_s, settings.max_debates_per_guild, settings.daily_token_budget) == (
+        30,
+        3,
+        250000,
+    )
+    assert settings.shutdown_grace_s == 5.0
     assert settings.dev_guild_id == 123
     assert (settings.shard_count, settings.shard_ids) == (4, (0, 2))
     assert settings.log_level == "DEBUG"

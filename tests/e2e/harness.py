@@ -17,7 +17,7 @@ from bot.client import ParleyBot
 from bot.gemini import GeminiLLM
 from bot.settings import settings_from
 from bot.store import Store
-from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, RecordedRequest
+from tests.fakes.fake_discord import FakeDiscord, FakeGuild, FakeInteraction, FakeMember, RecordedRequest
 from tests.fakes.fake_gemini import FakeGemini, GeminiCall
 
 DISCORD_TOKEN = "e2e-discord-token"
@@ -40,6 +40,7 @@ def bot_environment(discord: FakeDiscord, gemini: FakeGemini, **extra: str) -> d
         "PERSONA_MODEL": PERSONA_MODEL,
         "VERDICT_MODEL": VERDICT_MODEL,
         "PERSONA_TIMEOUT_S": "4",
+        "MAX_DEBATES_PER_GUILD": "50",
         **extra,
     }
 
@@ -173,3 +174,27 @@ def message_payloads(discord: FakeDiscord) -> list[JSON]:
         elif request.route == CALLBACK_ROUTE and request.json.get("type") in (4, 7):
             payloads.append(request.json.get("data") or {})
     return payloads
+
+
+async def run(
+    fake: FakeDiscord, command: str, member: FakeMember, guild: FakeGuild, **options: Any
+) -> dict[str, Any]:
+    """Invoke ``/command`` and return its answer: the response data, or after a deferral the message
+    that replaced the loading one."""
+    interaction = await fake.invoke_command(command, guild=guild, member=member, options=options)
+    ack = await interaction.wait_for_ack()
+    if ack.type == 5:
+        return {**await settled_original(fake, interaction), "ack_type": 5}
+    assert ack.data is not None
+    return {**ack.data, "ack_type": ack.type}
+
+
+async def settled_original(fake: FakeDiscord, interaction: FakeInteraction) -> dict[str, Any]:
+    """The original response once it is no longer Discord's "thinking…" placeholder."""
+    async with asyncio.timeout(10):
+        while True:
+            changed = fake.messages_changed()
+            message = interaction.original_message
+            if message is not None and not message.get("flags", 0) & 128:
+                return message
+            await changed.wait()

@@ -218,33 +218,73 @@ async def test_a_blank_question_is_refused_privately_before_anything_runs(
 
 
 @pytest.mark.usefixtures("parley")
-async def test_missing_thread_permission_is_refused_privately_and_named(
+async def test_without_thread_permission_the_debate_runs_in_the_channel(
     discord_fake: FakeDiscord, gemini: FakeGemini
 ) -> None:
     guild = next(iter(discord_fake.guilds.values()))
     discord_fake.set_bot_permissions(guild.text_channel.id, deny=Permission.CREATE_PUBLIC_THREADS)
+    run = await run_debate_command(discord_fake, QUESTION)
+    assert run.interaction.ack_type == 5
+    assert discord_fake.threads == {}
+    messages = discord_fake.channel_messages(guild.text_channel.id)
+    assert messages[0]["id"] == str(run.interaction.original_message_id), "the status message comes first"
+    titles = [embed["title"] for message in messages[1:] for embed in message["embeds"] if embed.get("title")]
+    assert sorted(titles[:4]) == sorted(LABELS)
+    assert titles[4:] == ["⚖️ Verdict"]
+    assert "✅ done in" in run.status
+
+
+@pytest.mark.usefixtures("parley")
+async def test_with_no_way_to_post_the_debate_is_refused_privately_naming_the_permissions(
+    discord_fake: FakeDiscord, gemini: FakeGemini
+) -> None:
+    guild = next(iter(discord_fake.guilds.values()))
+    discord_fake.set_bot_permissions(
+        guild.text_channel.id, deny=Permission.CREATE_PUBLIC_THREADS | Permission.SEND_MESSAGES
+    )
     interaction = await discord_fake.invoke_command("debate", options={"question": QUESTION})
     ack = await interaction.wait_for_ack(timeout=5)
     assert ack.type == 4
     assert ack.data is not None
     assert ack.data["flags"] & 64
-    assert "**Create Public Threads**" in ack.data["content"]
+    assert "**Send Messages**" in ack.data["content"]
     assert gemini.calls == []
 
 
 @pytest.mark.usefixtures("parley")
-async def test_a_refused_thread_creation_names_the_permission_and_ends_the_status(
-    discord_fake: FakeDiscord, gemini: FakeGemini
+async def test_a_thread_creation_refused_by_discord_falls_back_to_the_channel(
+    discord_fake: FakeDiscord,
+) -> None:
+    guild = next(iter(discord_fake.guilds.values()))
+    discord_fake.fail_next(THREAD_ROUTE, 403, {"message": "Missing Permissions", "code": 50013})
+    run = await run_debate_command(discord_fake, QUESTION)
+    assert "✅ done in" in run.status
+    (refused,) = run.requests(lambda r: r.route == THREAD_ROUTE)
+    assert (refused.status, refused.response["code"]) == (403, 50013)
+    posts = run.requests(lambda r: r.route == "POST /channels/{channel_id}/messages")
+    assert {post.path_params["channel_id"] for post in posts} == {str(guild.text_channel.id)}
+    titles = [e["title"] for post in posts for e in post.json["embeds"] if e.get("title")]
+    assert sorted(titles) == sorted([*LABELS, "⚖️ Verdict"])
+
+
+@pytest.mark.usefixtures("parley")
+async def test_when_discord_refuses_both_thread_and_channel_the_member_is_told_without_a_storm_of_403s(
+    discord_fake: FakeDiscord,
 ) -> None:
     discord_fake.fail_next(THREAD_ROUTE, 403, {"message": "Missing Permissions", "code": 50013})
+    discord_fake.fail_next(
+        "POST /channels/{channel_id}/messages", 403, {"message": "Missing Permissions", "code": 50013}
+    )
     run = await run_debate_command(discord_fake, QUESTION)
     assert run.status.splitlines()[-1] == "❌ failed: interrupted by an error"
     followup = await discord_fake.wait_for_request(
         lambda r: r.route == "POST /webhooks/{webhook_id}/{webhook_token}" and r.status < 300
     )
     assert followup.json["flags"] & 64
-    assert "**Create Public Threads**" in followup.json["content"]
-    assert not run.requests(lambda r: r.route == "POST /channels/{channel_id}/messages"), "nothing was posted"
+    assert "**Send Messages**" in followup.json["content"]
+    refused = run.requests(lambda r: r.status == 403)
+    assert [r.route for r in refused] == [THREAD_ROUTE, "POST /channels/{channel_id}/messages"]
+    assert len(run.requests(lambda r: r.route == "POST /channels/{channel_id}/messages")) == 1
 
 
 @pytest.mark.usefixtures("parley")

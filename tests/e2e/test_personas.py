@@ -20,8 +20,10 @@ from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
     persona_calls,
+    run,
     run_debate_command,
     running_parley,
+    settled_original,
 )
 from tests.fakes.fake_discord import FakeDiscord, FakeGuild, FakeInteraction, FakeMember, FakeRole
 from tests.fakes.fake_gemini import FakeGemini, Reply
@@ -105,30 +107,6 @@ async def stored_panel(database_url: str, guild: FakeGuild) -> StoredPanel:
         return await store.panel(guild.id)
     finally:
         await store.close()
-
-
-async def run(
-    fake: FakeDiscord, command: str, member: FakeMember, guild: FakeGuild, **options: Any
-) -> dict[str, Any]:
-    """Invoke ``/command`` and return its answer: the response data, or after a deferral the message
-    that replaced the loading one."""
-    interaction = await fake.invoke_command(command, guild=guild, member=member, options=options)
-    ack = await interaction.wait_for_ack()
-    if ack.type == 5:
-        return {**await settled_original(fake, interaction), "ack_type": 5}
-    assert ack.data is not None
-    return {**ack.data, "ack_type": ack.type}
-
-
-async def settled_original(fake: FakeDiscord, interaction: FakeInteraction) -> dict[str, Any]:
-    """The original response once it is no longer Discord's "thinking…" placeholder."""
-    async with asyncio.timeout(10):
-        while True:
-            changed = fake.messages_changed()
-            message = interaction.original_message
-            if message is not None and not message.get("flags", 0) & 128:
-                return message
-            await changed.wait()
 
 
 async def click(

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.records import DebateStatus
+from bot.store import Store
 from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
@@ -111,3 +113,56 @@ async def test_a_panel_and_its_audit_log_survive_a_process_restart(tmp_path: Pat
     assert audit is not None
     assert panel["embeds"][0]["fields"][-1]["name"] == "⚖️ Judge"
     assert audit["embeds"][0]["description"].endswith(f"<@{owner.id}> added ⚖️ Judge")
+
+
+async def test_a_debate_killed_mid_way_is_closed_with_a_note_when_the_bot_comes_back(tmp_path: Path) -> None:
+    database = tmp_path / "p.db"
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini, FakeDiscord(token=DISCORD_TOKEN) as discord:
+        discord.add_guild("Crash Guild")
+        gemini.script("You are Rebel Pilot,", Reply("Red Five, standing by.", latency=0.1))
+        for slow in ("Imperial Officer", "Neutral Citizen", "Droid Analyst"):
+            gemini.script(f"You are {slow},", Reply("Too late.", latency=60))
+        environment = bot_environment(discord, gemini, DATABASE_URL=f"sqlite+aiosqlite:///{database}")
+
+        first = await start_bot(environment, tmp_path, tmp_path / "first.log")
+        try:
+            interaction = await discord.invoke_command(
+                "debate", options={"question": "Will the Alliance hold?"}
+            )
+            await discord.wait_for_request(
+                lambda r: r.route == "POST /channels/{channel_id}/messages" and "Red Five" in str(r.json), 10
+            )
+        finally:
+            first.kill()  # SIGKILL: no chance to clean up
+            await first.wait()
+        thread_id = interaction.original_message_id
+        assert thread_id is not None
+
+        second = await start_bot(environment, tmp_path, tmp_path / "second.log")
+        try:
+            note = await discord.wait_for_request(
+                lambda r: r.path.endswith(f"/channels/{thread_id}/messages") and "interrupted" in str(r.json),
+                15,
+            )
+            status = await discord.wait_for_request(
+                lambda r: (
+                    r.route == "PATCH /channels/{channel_id}/messages/{message_id}"
+                    and r.path_params["message_id"] == str(thread_id)
+                ),
+                15,
+            )
+        finally:
+            assert await stop_bot(second) == 0
+    assert note.json["content"] == (
+        "⚠️ This debate was interrupted: Parley restarted before it finished. 1 of 4 answers had arrived; "
+        "they are kept above, and nothing else will follow."
+    )
+    assert note.json["allowed_mentions"] == {"parse": []}
+    assert status.json["content"].endswith("❌ failed: interrupted (Parley restarted before it finished)")
+    store = await Store.open(f"sqlite+aiosqlite:///{database}")
+    try:
+        assert await store.debate_status(1) is DebateStatus.INTERRUPTED
+        replies = await store.debate_replies(1)
+    finally:
+        await store.close()
+    assert [(reply.persona, reply.text) for reply in replies] == [("Rebel Pilot", "Red Five, standing by.")]

@@ -1,0 +1,56 @@
+"""Closing debates that did not finish: a note where they were posting, the status line, the record."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import discord
+
+from bot.core.records import DebateStatus, Storage, UnfinishedDebate
+from bot.core.render import failed_state, status_content
+
+log = logging.getLogger(__name__)
+NO_PINGS = discord.AllowedMentions.none()
+
+
+def interruption_note(debate: UnfinishedDebate, why: str) -> str:
+    kept = f"{debate.answered} of {len(debate.panel)} answers had arrived"
+    return f"⚠️ This debate was interrupted: {why}. {kept}; they are kept above, and nothing else will follow."
+
+
+async def close_interrupted(
+    client: discord.Client, store: Storage, debate: UnfinishedDebate, why: str
+) -> None:
+    """Tell the channel, finish the status line and mark the record, each as far as Discord allows."""
+    if debate.posts_channel_id is not None:
+        with contextlib.suppress(discord.HTTPException):
+            await client.get_partial_messageable(debate.posts_channel_id).send(
+                interruption_note(debate, why), allowed_mentions=NO_PINGS
+            )
+    if debate.status_message_id is not None:
+        status = client.get_partial_messageable(debate.channel_id).get_partial_message(
+            debate.status_message_id
+        )
+        with contextlib.suppress(discord.HTTPException):
+            await status.edit(
+                content=status_content(debate.question, debate.panel, failed_state(f"interrupted ({why})")),
+                allowed_mentions=NO_PINGS,
+            )
+    await store.end_debate(
+        debate.id, DebateStatus.INTERRUPTED, f"interrupted: {why}", verdict=None, stats=None
+    )
+    log.info("closed interrupted debate %s in guild %s", debate.id, debate.guild_id)
+
+
+async def recover(
+    client: discord.Client, store: Storage, why: str = "Parley restarted before it finished"
+) -> int:
+    """Close every debate left running in the servers this process serves; returns how many."""
+    closed = 0
+    for debate in await store.unfinished_debates():
+        if client.get_guild(debate.guild_id) is None:
+            continue  # another process's server (or one that removed the bot)
+        await close_interrupted(client, store, debate, why)
+        closed += 1
+    return closed
