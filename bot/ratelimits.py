@@ -48,7 +48,8 @@ class RateLimits:
         self._buckets: dict[int, Bucket] = {}
         self._landings: dict[int, list[asyncio.Future[None]]] = {}
         self._interval = 1.0 / global_rate_per_s
-        self._next_global = 0.0
+        self._last_global = float("-inf")
+        self._global_turn = asyncio.Lock()
 
     @staticmethod
     def _now() -> float:
@@ -104,15 +105,17 @@ class RateLimits:
 
     @contextlib.asynccontextmanager
     async def global_slot(self) -> AsyncIterator[None]:
-        """Wait for this process's turn on routes under Discord's global limit: turns are evenly spaced,
-        and the rate leaves headroom for a busy event loop waking sleepers late, which bunches turns up."""
-        now = self._now()
-        turn = max(now, self._next_global)
-        self._next_global = turn + self._interval
-        if turn > now:
-            await asyncio.sleep(turn - now)
-        yield
+        """Wait, first come first served, until ``1 / rate`` after the previous request actually left.
 
+        Spacing from actual departures, not from a schedule: a busy event loop wakes sleepers late, and
+        scheduled turns that were missed would then leave together, over the limit within one window.
+        """
+        async with self._global_turn:
+            wait = self._last_global + self._interval - self._now()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_global = self._now()
+        yield
 
 async def patiently(call: Callable[[], Awaitable[T]]) -> T:
     """``call()``, waiting out the rate limits discord.py refuses to wait for itself.
