@@ -12,11 +12,12 @@ from typing import Any
 
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
+from sqlalchemy import select
 
 from bot.client import ParleyBot
 from bot.gemini import GeminiLLM
 from bot.settings import settings_from
-from bot.store import Store
+from bot.store import Store, debate_replies, debates, make_engine
 from tests.fakes.fake_discord import FakeDiscord, FakeGuild, FakeInteraction, FakeMember, RecordedRequest
 from tests.fakes.fake_gemini import FakeGemini, GeminiCall
 
@@ -198,3 +199,36 @@ async def settled_original(fake: FakeDiscord, interaction: FakeInteraction) -> d
             if message is not None and not message.get("flags", 0) & 128:
                 return message
             await changed.wait()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A debate as the database keeps it."""
+
+    status: str
+    outcome: str | None
+    tokens: int | None
+    replies: dict[str, tuple[str | None, str | None]]  # persona → (text, failure)
+
+
+async def recorded_debate(database_url: str, question: str) -> Recorded:
+    """The newest debate recorded for ``question``, read straight from the database the bot writes."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(debates)
+                    .where(debates.c.question == question)
+                    .order_by(debates.c.id.desc())
+                    .limit(1)
+                )
+            ).one()
+            replies = (
+                await connection.execute(select(debate_replies).where(debate_replies.c.debate_id == row.id))
+            ).all()
+    finally:
+        await engine.dispose()
+    return Recorded(
+        row.status, row.outcome, row.tokens, {reply.persona: (reply.text, reply.failure) for reply in replies}
+    )

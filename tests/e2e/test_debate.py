@@ -17,6 +17,9 @@ from tests.e2e.harness import (
     running_parley,
     verdict_calls,
 )
+from tests.e2e.harness import (
+    run as run_command,
+)
 from tests.fakes.fake_discord import FakeDiscord, Permission
 from tests.fakes.fake_gemini import FakeGemini, Fault, Reply
 
@@ -200,6 +203,13 @@ async def test_mentions_in_the_question_and_replies_ping_nobody(
     assert discord_fake.pings == []
     assert "@everyone" not in run.status
     assert f"Listen up {pings}!" == run.text_of("🚀 Rebel Pilot")
+    for name in ("@everyone", f"<@&{role.id}> Judge", f"<@{member.user.id}>"):
+        refused = await run_command(
+            discord_fake, "persona add", member, guild, name=name, emoji="⚖️", instructions="You judge fairly."
+        )
+        assert refused["content"].startswith("The name can't contain"), refused["content"]
+        assert refused["allowed_mentions"] == {"parse": []}
+    assert discord_fake.pings == []
     assert discord_fake.threads[run.thread_id]["name"] == "everyone here is this justified?"
 
 

@@ -20,6 +20,7 @@ from tests.e2e.harness import (
     GEMINI_KEY,
     DebateRun,
     persona_calls,
+    recorded_debate,
     run_debate_command,
     running_parley,
     verdict_calls,
@@ -69,9 +70,18 @@ async def module_gemini() -> AsyncIterator[FakeGemini]:
         yield fake
 
 
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('faults') / 'parley.db'}"
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def parley(discord_fake: FakeDiscord, module_gemini: FakeGemini) -> AsyncIterator[None]:
-    async with running_parley(discord_fake, module_gemini, PERSONA_TIMEOUT_S=str(PERSONA_TIMEOUT_S)):
+async def parley(
+    discord_fake: FakeDiscord, module_gemini: FakeGemini, database_url: str
+) -> AsyncIterator[None]:
+    async with running_parley(
+        discord_fake, module_gemini, PERSONA_TIMEOUT_S=str(PERSONA_TIMEOUT_S), DATABASE_URL=database_url
+    ):
         yield
 
 
@@ -161,14 +171,21 @@ async def test_a_per_minute_rate_limit_is_waited_out_and_the_reply_lands(
     ],
 )
 async def test_a_fault_not_worth_retrying_is_named_after_one_call(
-    discord_fake: FakeDiscord, gemini: Gemini, fault: Fault, status: int, reason: str
+    discord_fake: FakeDiscord, gemini: Gemini, database_url: str, fault: Fault, status: int, reason: str
 ) -> None:
     gemini.script(persona_system(FAULTED), fault, Reply(REPLIES[FAULTED]))  # a retry would get the reply
-    run = await run_debate_command(discord_fake, QUESTION)
+    question = f"{QUESTION} ({reason})"
+    run = await run_debate_command(discord_fake, question)
 
     assert [call.status for call in gemini.faulted_calls()] == [status]
     assert run.text_of(FAULTED_LABEL) == f"⚠️ No answer: {reason}."
     assert_unheard(assert_the_others_and_the_verdict_landed(run, gemini))
+    record = await recorded_debate(database_url, question)
+    assert record.status == "done"
+    assert record.replies[FAULTED] == (None, reason)
+    assert {name: record.replies[name] for name in REPLIES if name != FAULTED} == {
+        name: (text, None) for name, text in REPLIES.items() if name != FAULTED
+    }
 
 
 async def test_an_overloaded_model_is_retried_within_the_budget_then_named(

@@ -17,6 +17,7 @@ from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
     persona_calls,
+    recorded_debate,
     run,
     run_debate_command,
     running_parley,
@@ -86,11 +87,16 @@ async def test_in_a_voice_channels_chat_the_debate_runs_in_the_channel(
 
 
 async def test_a_burst_of_429s_is_waited_out_and_no_message_is_lost(
-    discord_fake: FakeDiscord, gemini: FakeGemini
+    discord_fake: FakeDiscord, gemini: FakeGemini, database_url: str
 ) -> None:
     discord_fake.fail_next("POST /channels/{channel_id}/messages", 429, {"retry_after": 0.3}, count=3)
-    async with running_parley(discord_fake, gemini):
+    async with running_parley(discord_fake, gemini, DATABASE_URL=database_url):
         run_ = await run_debate_command(discord_fake, QUESTION)
+    record = await recorded_debate(database_url, QUESTION)
+    assert record.status == "done"
+    assert record.replies == {
+        persona.name: (f"{persona.name} has spoken.", None) for persona in DEFAULT_PANEL
+    }
     limited = run_.requests(lambda r: r.status == 429)
     assert len(limited) == 3
     assert all(r.response["retry_after"] == 0.3 for r in limited)
@@ -101,14 +107,15 @@ async def test_a_burst_of_429s_is_waited_out_and_no_message_is_lost(
 
 
 async def test_after_the_interaction_token_expires_the_status_is_edited_as_a_channel_message(
-    gemini: FakeGemini,
+    gemini: FakeGemini, database_url: str
 ) -> None:
     for persona in DEFAULT_PANEL:
         gemini.script(f"You are {persona.name},", Reply(f"{persona.name} has spoken.", latency=1.5))
     async with FakeDiscord(token=DISCORD_TOKEN, token_lifetime_s=1.0) as discord_fake:
         discord_fake.add_guild("Galactic Senate")
-        async with running_parley(discord_fake, gemini):
+        async with running_parley(discord_fake, gemini, DATABASE_URL=database_url):
             run_ = await run_debate_command(discord_fake, QUESTION)
+    assert (await recorded_debate(database_url, QUESTION)).status == "done"
     expired = run_.requests(lambda r: r.status == 401)
     assert expired
     assert {r.route for r in expired} == {"PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"}
