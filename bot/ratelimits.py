@@ -117,6 +117,7 @@ class RateLimits:
             self._last_global = self._now()
         yield
 
+
 async def patiently(call: Callable[[], Awaitable[T]]) -> T:
     """``call()``, waiting out the rate limits discord.py refuses to wait for itself.
 
