@@ -21,12 +21,12 @@ from pathlib import Path
 
 from bot.core.personas import Persona
 from bot.store import Store
+from tests.e2e.harness import final_status, status_of
 from tests.fakes.fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeInteraction, FakeMember
 from tests.fakes.fake_gemini import FakeGemini, GeminiCall, Outcome, Reply
 
 DISCORD_TOKEN = "bench-discord-token"
 GEMINI_KEY = "bench-gemini-key"
-FINAL_MARKERS = ("✅ done in", "❌ failed:")
 _TAG = re.compile(r"\[#(\d+)\]")
 
 
@@ -215,11 +215,7 @@ class Rig:
             options={"question": plan.question},
         )
         async with asyncio.timeout(timeout):
-            while not any(marker in _status(interaction) for marker in FINAL_MARKERS):
-                changed = self.discord.messages_changed()
-                if any(marker in _status(interaction) for marker in FINAL_MARKERS):
-                    break
-                await changed.wait()
+            await final_status(self.discord, interaction)
         return self._measure(plan, interaction)
 
     def _measure(self, plan: Plan, interaction: FakeInteraction) -> Measured:
@@ -240,10 +236,5 @@ class Rig:
             wall_s=(verdict[0].t - t0) if verdict else float("inf"),
             rest_calls=len(mine),
             posts=len(posts),
-            done="✅ done in" in _status(interaction),
+            done="✅ done in" in status_of(interaction),
         )
-
-
-def _status(interaction: FakeInteraction) -> str:
-    message = interaction.original_message
-    return "" if message is None else str(message.get("content", ""))

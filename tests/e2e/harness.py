@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from discord.gateway import DiscordWebSocket
@@ -88,8 +91,7 @@ class DebateRun:
 
     @property
     def status(self) -> str:
-        message = self.interaction.original_message
-        return "" if message is None else str(message.get("content", ""))
+        return status_of(self.interaction)
 
     @property
     def thread_id(self) -> int:
@@ -135,13 +137,25 @@ async def run_debate_command(
     interaction = await discord.invoke_command(
         "debate", options={"question": question, **(options or {})}, **invoke
     )
-    run = DebateRun(discord, interaction)
     async with asyncio.timeout(DEBATE_WAIT_S):
-        while True:
-            changed = discord.messages_changed()
-            if any(marker in run.status for marker in FINAL_MARKERS):
-                return run
-            await changed.wait()
+        await final_status(discord, interaction)
+    return DebateRun(discord, interaction)
+
+
+def status_of(interaction: FakeInteraction) -> str:
+    """The content of a debate's status message (its original response), "" before there is one."""
+    message = interaction.original_message
+    return "" if message is None else str(message.get("content", ""))
+
+
+async def final_status(discord: FakeDiscord, interaction: FakeInteraction) -> str:
+    """The debate's status message once its state line is final (done or failed)."""
+    while True:
+        changed = discord.messages_changed()
+        content = status_of(interaction)
+        if any(marker in content for marker in FINAL_MARKERS):
+            return content
+        await changed.wait()
 
 
 def persona_calls(gemini: FakeGemini) -> list[GeminiCall]:
@@ -232,3 +246,29 @@ async def recorded_debate(database_url: str, question: str) -> Recorded:
     return Recorded(
         row.status, row.outcome, row.tokens, {reply.persona: (reply.text, reply.failure) for reply in replies}
     )
+
+
+async def wait_for_line(log: Path, text: str, process: asyncio.subprocess.Process, seconds: float) -> None:
+    """Wait until ``text`` appears in the bot's ``log``; fail at once if the bot exits first."""
+    async with asyncio.timeout(seconds):
+        while text not in (output := await asyncio.to_thread(log.read_text)):
+            if process.returncode is not None:
+                raise AssertionError(f"the bot exited with {process.returncode}:\n{output}")
+            await asyncio.sleep(0.05)
+
+
+async def start_bot(environment: dict[str, str], cwd: Path, log: Path) -> asyncio.subprocess.Process:
+    """``python -m bot`` configured only by ``environment``, logging to ``log``; returns once it is ready."""
+    with log.open("a") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=cwd, env=environment, stdout=log_file, stderr=log_file
+        )
+    await wait_for_line(log, "ready as", process, 30)
+    return process
+
+
+async def stop_bot(process: asyncio.subprocess.Process) -> int:
+    """SIGTERM, as a service manager would, and the exit code."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(process.wait(), 15)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
-import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,8 +16,9 @@ from tests.e2e.harness import (
     bot_environment,
     run_debate_command,
     running_parley,
+    start_bot,
+    stop_bot,
 )
-from tests.e2e.test_python_m_bot import wait_for_line
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini, Reply
 
@@ -99,18 +97,12 @@ async def test_python_m_bot_at_debug_logs_no_token_or_key(tmp_path: Path) -> Non
         environment = bot_environment(
             discord, gemini, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", LOG_LEVEL="DEBUG"
         )
-        with log.open("w") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=tmp_path, env=environment, stdout=log_file, stderr=log_file
-            )
+        process = await start_bot(environment, tmp_path, log)
         try:
-            await wait_for_line(log, "ready as", process, 30)
             run = await run_debate_command(discord, QUESTION)
             assert "✅ done in" in run.status
         finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-            returncode = await asyncio.wait_for(process.wait(), 15)
+            returncode = await stop_bot(process)
     output = log.read_text()
     assert returncode == 0, output
     for secret in (DISCORD_TOKEN, GEMINI_KEY, run.interaction.token):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,20 +14,14 @@ from tests.e2e.harness import (
     bot_environment,
     persona_calls,
     run_debate_command,
+    start_bot,
+    stop_bot,
     verdict_calls,
 )
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini, Reply
 
 pytestmark = pytest.mark.e2e
-
-
-async def wait_for_line(log: Path, text: str, process: asyncio.subprocess.Process, seconds: float) -> None:
-    async with asyncio.timeout(seconds):
-        while text not in (output := await asyncio.to_thread(log.read_text)):
-            if process.returncode is not None:
-                raise AssertionError(f"the bot exited with {process.returncode}:\n{output}")
-            await asyncio.sleep(0.05)
 
 
 async def test_python_m_bot_runs_a_debate_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
@@ -41,12 +32,8 @@ async def test_python_m_bot_runs_a_debate_and_stops_cleanly_on_sigterm(tmp_path:
         environment = bot_environment(
             discord, gemini, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
         )
-        with log.open("w") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=tmp_path, env=environment, stdout=log_file, stderr=log_file
-            )
+        process = await start_bot(environment, tmp_path, log)
         try:
-            await wait_for_line(log, "ready as", process, 30)
             run = await run_debate_command(discord, "Should the Rebellion have negotiated?")
             assert run.interaction.ack_type == 5
             assert run.text_of("🚀 Rebel Pilot") == "Red Five, standing by."
@@ -55,29 +42,12 @@ async def test_python_m_bot_runs_a_debate_and_stops_cleanly_on_sigterm(tmp_path:
             assert len(verdict_calls(gemini)) == 1
             assert "✅ done in" in run.status
         finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-            returncode = await asyncio.wait_for(process.wait(), 15)
+            returncode = await stop_bot(process)
     output = log.read_text()
     assert returncode == 0, output
     assert "Traceback" not in output
     assert DISCORD_TOKEN not in output
     assert GEMINI_KEY not in output
-
-
-async def start_bot(environment: dict[str, str], cwd: Path, log: Path) -> asyncio.subprocess.Process:
-    with log.open("a") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=cwd, env=environment, stdout=log_file, stderr=log_file
-        )
-    await wait_for_line(log, "ready as", process, 30)
-    return process
-
-
-async def stop_bot(process: asyncio.subprocess.Process) -> int:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-    return await asyncio.wait_for(process.wait(), 15)
 
 
 async def test_a_panel_and_its_audit_log_survive_a_process_restart(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from bot.store import Store
 from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
+    final_status,
     persona_calls,
     recorded_debate,
     run,
@@ -23,7 +24,7 @@ from tests.e2e.harness import (
     running_parley,
     settled_original,
 )
-from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
+from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini, Reply
 
 pytestmark = pytest.mark.e2e
@@ -194,7 +195,7 @@ async def test_twenty_at_once_with_max_debates_five_runs_five_and_refuses_fiftee
         acks = await asyncio.gather(*(interaction.wait_for_ack() for interaction in interactions))
         ran = [i for i, ack in zip(interactions, acks, strict=True) if ack.type == 5]
         refused = [ack for ack in acks if ack.type == 4]
-        finals = await asyncio.wait_for(asyncio.gather(*(settled_final(discord_fake, i) for i in ran)), 30)
+        finals = await asyncio.wait_for(asyncio.gather(*(final_status(discord_fake, i) for i in ran)), 30)
     assert len(ran) == 5
     assert len(refused) == 15
     for ack in refused:
@@ -205,17 +206,6 @@ async def test_twenty_at_once_with_max_debates_five_runs_five_and_refuses_fiftee
         )
     assert all("✅ done in" in final for final in finals)
     assert len(persona_calls(gemini)) == 5 * 4
-
-
-async def settled_final(fake: FakeDiscord, interaction: FakeInteraction) -> str:
-    """The status line once it is final."""
-    while True:
-        changed = fake.messages_changed()
-        message = interaction.original_message
-        content = "" if message is None else str(message.get("content", ""))
-        if "✅ done in" in content or "❌ failed:" in content:
-            return content
-        await changed.wait()
 
 
 async def test_on_shutdown_running_debates_finish_and_new_ones_are_refused(
