@@ -225,23 +225,20 @@ class Store:
         hit = cache.get(guild_id)
         return hit[1] if hit is not None and hit[0] > self._clock() else None
 
+    def _remember(self, cache: dict[int, tuple[float, T]], guild_id: int, value: T) -> T:
+        cache[guild_id] = (self._clock() + self._cache_ttl_s, value)
+        return value
+
     async def panel(self, guild_id: int) -> StoredPanel:
         cached = self._fresh(self._panels, guild_id)
         if cached is not None:
             return cached
         async with self._engine.connect() as connection:
-            panel = await self._read_panel(connection, guild_id)
-        self._panels[guild_id] = (self._clock() + self._cache_ttl_s, panel)
-        return panel
+            return self._remember(self._panels, guild_id, await self._read_panel(connection, guild_id))
 
     async def settings(self, guild_id: int) -> GuildSettings:
         cached = self._fresh(self._settings, guild_id)
-        if cached is not None:
-            return cached
-        async with self._engine.connect() as connection:
-            settings = await self._read_settings(connection, guild_id)
-        self._settings[guild_id] = (self._clock() + self._cache_ttl_s, settings)
-        return settings
+        return cached if cached is not None else await self._refresh_settings(guild_id)
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
         query = (
@@ -284,10 +281,15 @@ class Store:
 
     # -- writes -----------------------------------------------------------------------------------
 
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT that can say what to do on conflict, in this database's dialect."""
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
     async def _lock_guild(self, connection: AsyncConnection, guild_id: int) -> None:
         """Create the server's row if needed and hold it locked until the transaction ends."""
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        await connection.execute(dialect.insert(guilds).values(guild_id=guild_id).on_conflict_do_nothing())
+        await connection.execute(self._insert(guilds).values(guild_id=guild_id).on_conflict_do_nothing())
         await connection.execute(
             select(guilds.c.guild_id).where(guilds.c.guild_id == guild_id).with_for_update()
         )
@@ -352,7 +354,7 @@ class Store:
                 _panel_json(before),
                 _panel_json(after),
             )
-        self._panels[guild_id] = (self._clock() + self._cache_ttl_s, after)
+        self._remember(self._panels, guild_id, after)
         return before, after
 
     async def reset_panel(self, guild_id: int, actor_id: int) -> StoredPanel:
@@ -369,7 +371,7 @@ class Store:
                 _panel_json(before),
                 None,
             )
-        self._panels[guild_id] = (self._clock() + self._cache_ttl_s, DEFAULT)
+        self._remember(self._panels, guild_id, DEFAULT)
         return before
 
     async def set_moderator_role(self, guild_id: int, actor_id: int, role_id: int | None) -> GuildSettings:
@@ -393,9 +395,7 @@ class Store:
 
     async def _refresh_settings(self, guild_id: int) -> GuildSettings:
         async with self._engine.connect() as connection:
-            settings = await self._read_settings(connection, guild_id)
-        self._settings[guild_id] = (self._clock() + self._cache_ttl_s, settings)
-        return settings
+            return self._remember(self._settings, guild_id, await self._read_settings(connection, guild_id))
 
     async def update_settings(self, guild_id: int, actor_id: int, **changes: int | None) -> GuildSettings:
         unknown = set(changes) - set(LIMIT_COLUMNS)
@@ -549,8 +549,7 @@ class Store:
             return int((await connection.execute(query)).scalar() or 0)
 
     async def add_tokens(self, guild_id: int, day: date, tokens: int) -> int:
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(token_usage).values(guild_id=guild_id, day=day, tokens=tokens)
+        statement = self._insert(token_usage).values(guild_id=guild_id, day=day, tokens=tokens)
         statement = statement.on_conflict_do_update(
             index_elements=["guild_id", "day"], set_={"tokens": token_usage.c.tokens + tokens}
         )
