@@ -53,13 +53,15 @@ class StatusLine:
         self._editing = False
         self._flusher: asyncio.Task[None] | None = None
 
-    async def _edit(self, state: str) -> None:
+    async def _edit(self, state: str) -> discord.InteractionMessage | None:
+        """Show ``state``; returns the message when the interaction's token could still edit it."""
         content = status_content(self._question, self._panel, state)
+        message = None
         self._editing = True
         try:
             if self._by_channel is None:
                 try:
-                    await patiently(
+                    message = await patiently(
                         lambda: self._interaction.edit_original_response(
                             content=content, allowed_mentions=NO_PINGS
                         )
@@ -78,17 +80,15 @@ class StatusLine:
         finally:
             self._editing = False
         self._shown, self._last_edit = state, self._loop.time()
+        return message
 
     async def show(self, state: str) -> discord.InteractionMessage:
         """Show ``state`` now and return the status message (the first edit of a debate)."""
         if self._wanted is None:
             self._wanted = state
-        content = status_content(self._question, self._panel, state)
-        message = await patiently(
-            lambda: self._interaction.edit_original_response(content=content, allowed_mentions=NO_PINGS)
-        )
+        message = await self._edit(state)
+        assert message is not None  # the first edit comes right after the deferral, long before expiry
         self.message_id = message.id
-        self._shown, self._last_edit = state, self._loop.time()
         self._start_flusher()
         return message
 
