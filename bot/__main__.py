@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.client import ParleyBot
-from bot.gemini import GeminiLLM
+from bot.gemini import GeminiLLM, GeminiSetupError
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store
@@ -42,8 +42,16 @@ async def run(settings: Settings) -> None:
         settings.gemini_api_key.reveal(),
         base_url=settings.gemini_base_url,
         max_concurrency=settings.gemini_max_concurrency,
+        longest_call_s=settings.verdict_timeout_s,
     )
     try:
+        await llm.check_models(
+            {
+                "PERSONA_MODEL": [settings.persona_model],
+                "VERDICT_MODEL": [settings.verdict_model],
+                "ALLOWED_MODELS": list(settings.allowed_models),
+            }
+        )
         async with ParleyBot(settings=settings, llm=llm, store=store) as bot:
             loop = asyncio.get_running_loop()
             for stop in (signal.SIGINT, signal.SIGTERM):
@@ -74,7 +82,7 @@ def main() -> None:
             f"parley: cannot reach Discord at {settings.discord_api_base} ({error.os_error})", file=sys.stderr
         )
         sys.exit(1)
-    except StartupError as error:
+    except (StartupError, GeminiSetupError) as error:
         print(f"parley: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

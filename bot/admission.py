@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from bot.core.limits import Limits, refusal, usage_day, utc_now
+from bot.core.limits import Limits, Refused, refusal, usage_day, utc_now
 from bot.core.panel import PanelStore
 from bot.core.records import DebateStore
-from bot.errors import UserFacingError
 
 RESTARTING = "Parley is restarting and not starting new debates; try again in a minute."
 
@@ -74,9 +73,9 @@ class Admission:
                 self._idle.set()
 
     async def admit(self, guild_id: int, user_id: int) -> contextlib.AbstractContextManager[Ticket]:
-        """A ticket to hold while the debate runs, or :class:`UserFacingError` saying when to try again."""
+        """A ticket to hold while the debate runs, or :class:`Refused` saying when to try again."""
         if self.draining:
-            raise UserFacingError(RESTARTING)
+            raise Refused(RESTARTING)
         limits = await self.limits(guild_id)
         tokens_today = await self.tokens_today(guild_id)
         # From here to the ticket's registration nothing awaits: simultaneous requests cannot all slip in.
@@ -90,7 +89,7 @@ class Admission:
             tokens_today=tokens_today,
         )
         if refused is not None:
-            raise UserFacingError(refused)
+            raise Refused(refused)
         self._last_start[guild_id, user_id] = now
         ticket = Ticket(guild_id, user_id, now, asyncio.current_task())
         running.append(ticket)

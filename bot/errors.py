@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import discord
 from discord import app_commands
 
+from bot.core.limits import Refused
 from bot.core.validation import Invalid
 from bot.moderation import NotModerator
 
@@ -54,7 +55,7 @@ def describe(error: BaseException) -> tuple[str, str | None]:
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     match error:
-        case UserFacingError() | Invalid():
+        case UserFacingError() | Invalid() | Refused():
             return str(error), None
         case BotActionForbidden(permission=permission, action=action):
             return (

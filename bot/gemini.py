@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import re
 import urllib.request
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,16 +22,35 @@ import aiohttp
 from google import genai
 from google.genai import errors, types
 
-from bot.core.llm import Completion, FailureKind, FinishReason, LLMFailure, LLMRequest, TokenUsage
+from bot.core.llm import (
+    Completion,
+    FailureKind,
+    FinishReason,
+    LLMFailure,
+    LLMRequest,
+    Thinking,
+    TokenUsage,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+API_VERSION = "v1beta"
+"""The Gemini API surface Parley calls: the one with system instructions, thinking configuration and
+structured output (google-genai 3 would otherwise call ``v1``, whose ``GenerateContentRequest`` has none
+of them)."""
+THINKING_LEVELS = {
+    Thinking.MINIMAL: types.ThinkingLevel.MINIMAL,
+    Thinking.LOW: types.ThinkingLevel.LOW,
+    Thinking.MEDIUM: types.ThinkingLevel.MEDIUM,
+    Thinking.HIGH: types.ThinkingLevel.HIGH,
+}
 RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
 SSE_READ_BUFFER_BYTES = 2**22  # as the SDK's own session: room for long server-sent-event lines
 MIN_ATTEMPT_S = 0.25  # no attempt starts with less time than this left
+SDK_TIMEOUT_MARGIN_S = 5.0  # the SDK's timeout is a backstop: it must never fire before a budget does
 BLOCK_REASONS = {
     "SAFETY",
     "BLOCKLIST",
@@ -41,6 +61,10 @@ BLOCK_REASONS = {
     "MODEL_ARMOR",
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+class GeminiSetupError(Exception):
+    """A configuration Gemini refuses (an unknown model, a rejected key), worded as one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +100,12 @@ def _is_daily_quota(details: list[dict[str, Any]]) -> bool:
     return False
 
 
+def _name(error: BaseException) -> str:
+    if isinstance(error, errors.APIError):
+        return f"{error.code} {error.status}"
+    return type(error).__name__
+
+
 def _backoff(attempt: int, rng: random.Random) -> float:
     """Full-jitter exponential backoff for the ``attempt``-th retry (1-based)."""
     return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
@@ -105,8 +135,11 @@ def classify_api_error(error: errors.APIError, model: str, attempt: int, rng: ra
 def _usage(metadata: types.GenerateContentResponseUsageMetadata | None) -> TokenUsage:
     if metadata is None:
         return TokenUsage()
-    output = (metadata.candidates_token_count or 0) + (metadata.thoughts_token_count or 0)
-    return TokenUsage(metadata.prompt_token_count or 0, output)
+    return TokenUsage(
+        metadata.prompt_token_count or 0,
+        metadata.candidates_token_count or 0,
+        metadata.thoughts_token_count or 0,
+    )
 
 
 def _text(response: types.GenerateContentResponse) -> str:
@@ -163,7 +196,9 @@ class GeminiLLM:
     """The :class:`~bot.core.llm.LLM` protocol on google-genai's ``client.aio``.
 
     Create it inside the running event loop and ``await aclose()`` it on shutdown. ``max_concurrency``
-    caps calls in flight across the whole process; backoff sleeps do not hold a slot.
+    caps calls in flight across the whole process; backoff sleeps do not hold a slot. ``longest_call_s``
+    is the longest budget any request gets: the SDK's own timeout, which caps every request and stream,
+    never cuts one shorter than its budget (each attempt is bounded by its own budget here).
     """
 
     def __init__(
@@ -172,6 +207,7 @@ class GeminiLLM:
         *,
         base_url: str | None = None,
         max_concurrency: int = 32,
+        longest_call_s: float = 90.0,
         rng: random.Random | None = None,
     ) -> None:
         asyncio.get_running_loop()  # fail fast if built outside the loop that will use it
@@ -188,7 +224,8 @@ class GeminiLLM:
             vertexai=False,
             http_options=types.HttpOptions(
                 base_url=base_url,
-                timeout=60_000,
+                api_version=API_VERSION,
+                timeout=math.ceil(longest_call_s + SDK_TIMEOUT_MARGIN_S) * 1000,
                 retry_options=types.HttpRetryOptions(attempts=1),
                 aiohttp_client=self._session,
             ),
@@ -200,12 +237,52 @@ class GeminiLLM:
         await self._client.aio.aclose()
         await self._session.close()
 
+    async def check_models(self, models: Mapping[str, Sequence[str]], *, timeout_s: float = 15.0) -> None:
+        """Look each configured model up once (``{variable: models}``).
+
+        Raises :class:`GeminiSetupError` naming every unknown model with its variable, or the key when
+        Gemini refuses it. A Gemini that cannot be reached now is only logged: it may be back by the
+        first debate, and the bot has other work to do meanwhile.
+        """
+        wanted = {model: variable for variable, names in models.items() for model in names}
+        unknown: list[str] = []
+        try:
+            async with asyncio.timeout(timeout_s):
+                for model, variable in wanted.items():
+                    try:
+                        await self._client.aio.models.get(model=model)
+                    except errors.APIError as error:
+                        details = _error_details(error)
+                        if error.code in (401, 403) or any(
+                            detail.get("reason") == "API_KEY_INVALID" for detail in details
+                        ):
+                            raise GeminiSetupError(
+                                f"Gemini refused GEMINI_API_KEY ({error.code} {error.status})"
+                            ) from None
+                        if error.code != 404:
+                            raise
+                        unknown.append(f"{variable}={model}")
+        except (TimeoutError, errors.APIError, aiohttp.ClientError, OSError) as error:
+            log.warning("could not look the Gemini models up at start-up (%s); going on", _name(error))
+            return
+        if unknown:
+            raise GeminiSetupError(
+                f"Gemini does not know the model{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                "(check the name; a list is at https://ai.google.dev/gemini-api/docs/models)"
+            )
+
     @staticmethod
     def _config(request: LLMRequest) -> types.GenerateContentConfig:
+        thinking = (
+            None
+            if request.thinking is None
+            else types.ThinkingConfig(thinking_level=THINKING_LEVELS[request.thinking])
+        )
         return types.GenerateContentConfig(
             system_instruction=request.system,
             max_output_tokens=request.max_output_tokens,
             temperature=request.temperature,
+            thinking_config=thinking,
         )
 
     async def _attempts(self, request: LLMRequest, attempt_once: Callable[[int], Awaitable[T]]) -> T:

@@ -11,10 +11,14 @@ from urllib.parse import urlsplit
 
 from dotenv import find_dotenv, load_dotenv
 
+from bot.core.llm import Thinking
+
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///parley.db"
 DEFAULT_PERSONA_MODEL = "gemini-3.1-flash-lite"
 DEFAULT_VERDICT_MODEL = "gemini-3.5-flash"
+DEFAULT_PERSONA_THINKING = Thinking.MINIMAL
+DEFAULT_VERDICT_THINKING = Thinking.LOW
 
 # The placeholders `.env.example` ships with; a token still equal to one was never filled in.
 TOKEN_PLACEHOLDERS = {
@@ -66,6 +70,8 @@ class Settings:
     verdict_model: str = DEFAULT_VERDICT_MODEL
     allowed_models: tuple[str, ...] = (DEFAULT_PERSONA_MODEL, DEFAULT_VERDICT_MODEL)
     persona_timeout_s: float = 60.0
+    persona_thinking: Thinking = DEFAULT_PERSONA_THINKING
+    verdict_thinking: Thinking = DEFAULT_VERDICT_THINKING
     gemini_max_concurrency: int = 32
     debate_cooldown_s: int = 0
     max_debates_per_guild: int = 25
@@ -75,6 +81,11 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
+
+    @property
+    def verdict_timeout_s(self) -> float:
+        """The verdict's budget: it reads every answer and writes the longest text."""
+        return self.persona_timeout_s * 1.5
 
     @property
     def custom_discord_api(self) -> bool:
@@ -128,6 +139,17 @@ def _word(env: Mapping[str, str], name: str, default: str) -> str:
     return env.get(name, "").strip() or default
 
 
+def _thinking(env: Mapping[str, str], name: str, default: Thinking) -> Thinking:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    try:
+        return Thinking(raw)
+    except ValueError:
+        levels = ", ".join(level.value for level in Thinking)
+        raise SettingsError(f"{name} must be one of {levels}, got {raw!r}: {_where(name)}") from None
+
+
 def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]:
     count = _optional_int(env, "SHARD_COUNT", 1)
     raw_ids = env.get("SHARD_IDS", "").strip()
@@ -163,6 +185,8 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         verdict_model=verdict_model,
         allowed_models=allowed or tuple(dict.fromkeys((persona_model, verdict_model))),
         persona_timeout_s=_number(env, "PERSONA_TIMEOUT_S", float, 60.0, 1.0),
+        persona_thinking=_thinking(env, "PERSONA_THINKING", DEFAULT_PERSONA_THINKING),
+        verdict_thinking=_thinking(env, "VERDICT_THINKING", DEFAULT_VERDICT_THINKING),
         gemini_max_concurrency=_number(env, "GEMINI_MAX_CONCURRENCY", int, 32, 1),
         debate_cooldown_s=_number(env, "DEBATE_COOLDOWN_S", int, 0, 0),
         max_debates_per_guild=_number(env, "MAX_DEBATES_PER_GUILD", int, 25, 1),

@@ -67,7 +67,9 @@ class DebateCog(commands.Cog):
             persona_model=settings.persona_model,
             verdict_model=settings.verdict_model,
             persona_timeout_s=settings.persona_timeout_s,
-            verdict_timeout_s=settings.persona_timeout_s * 1.5,
+            verdict_timeout_s=settings.verdict_timeout_s,
+            persona_thinking=settings.persona_thinking,
+            verdict_thinking=settings.verdict_thinking,
         )
         # A debate ends well inside the interaction token's 15 minutes, whatever the models do.
         self.deadline_s = self.config.persona_timeout_s + self.config.verdict_timeout_s + DEADLINE_MARGIN_S

@@ -8,7 +8,16 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
-from bot.core.llm import LLM, Completion, FailureKind, LLMFailure, LLMRequest, TokenUsage
+from bot.core.llm import (
+    LLM,
+    Completion,
+    FailureKind,
+    LLMFailure,
+    LLMRequest,
+    Thinking,
+    TokenUsage,
+    output_budget,
+)
 from bot.core.personas import Persona
 from bot.core.prompts import (
     VERDICT_SYSTEM_INSTRUCTION,
@@ -23,14 +32,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class DebateConfig:
-    """Models and budgets for one debate."""
+    """Models, thinking levels and budgets for one debate. The answer budgets are in tokens; the
+    requests' output limits add each role's thinking allowance on top."""
 
     persona_model: str
     verdict_model: str
     persona_timeout_s: float = 60.0
     verdict_timeout_s: float = 90.0
-    persona_max_output_tokens: int | None = 1024
-    verdict_max_output_tokens: int | None = 2048
+    persona_thinking: Thinking = Thinking.MINIMAL
+    verdict_thinking: Thinking = Thinking.LOW
+    persona_answer_tokens: int = 1024
+    verdict_answer_tokens: int = 2048
+
+    @property
+    def persona_max_output_tokens(self) -> int:
+        return output_budget(self.persona_answer_tokens, self.persona_thinking)
+
+    @property
+    def verdict_max_output_tokens(self) -> int:
+        return output_budget(self.verdict_answer_tokens, self.verdict_thinking)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +172,7 @@ async def _ask_persona(
         prompt=persona_prompt(question),
         timeout_s=config.persona_timeout_s,
         max_output_tokens=config.persona_max_output_tokens,
+        thinking=config.persona_thinking,
     )
     async with limiter:
         clock = _Clock()
@@ -282,4 +303,5 @@ def _verdict_request(question: str, finished: Sequence[PersonaFinished], config:
         prompt=verdict_prompt(question, heard, unheard),
         timeout_s=config.verdict_timeout_s,
         max_output_tokens=config.verdict_max_output_tokens,
+        thinking=config.verdict_thinking,
     )

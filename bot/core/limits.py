@@ -8,6 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from bot.core.panel import GuildSettings
 
 
+class Refused(Exception):
+    """A debate that may not start now; the message, written for the member, says why and when to retry."""
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """A server's limits in force. A budget of 0 means no budget."""

@@ -10,17 +10,45 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Tokens billed for one or more calls."""
+    """Tokens billed for one or more calls. ``output`` is the answer; ``thoughts`` the model's thinking,
+    billed as output tokens too."""
 
     prompt: int = 0
     output: int = 0
+    thoughts: int = 0
 
     @property
     def total(self) -> int:
-        return self.prompt + self.output
+        return self.prompt + self.output + self.thoughts
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
-        return TokenUsage(self.prompt + other.prompt, self.output + other.output)
+        return TokenUsage(
+            self.prompt + other.prompt, self.output + other.output, self.thoughts + other.thoughts
+        )
+
+
+class Thinking(StrEnum):
+    """How much a model thinks before answering (Gemini's thinking levels)."""
+
+    MINIMAL = "minimal"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+THINKING_ALLOWANCE: dict[Thinking, int] = {
+    Thinking.MINIMAL: 1024,
+    Thinking.LOW: 4096,
+    Thinking.MEDIUM: 12288,
+    Thinking.HIGH: 32768,
+}
+"""Output tokens set aside for thinking at each level. Thought tokens count against a request's
+``maxOutputTokens``, so an answer's own budget comes on top of this."""
+
+
+def output_budget(answer_tokens: int, thinking: Thinking) -> int:
+    """``maxOutputTokens`` for an answer of up to ``answer_tokens`` written after ``thinking``."""
+    return answer_tokens + THINKING_ALLOWANCE[thinking]
 
 
 class FinishReason(StrEnum):
@@ -40,6 +68,7 @@ class LLMRequest:
     timeout_s: float
     max_output_tokens: int | None = None
     temperature: float | None = None
+    thinking: Thinking | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from typing import NotRequired, TypedDict
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.limits import Limits
+from bot.core.llm import TokenUsage
 from bot.core.panel import AuditEntry
 from bot.core.personas import Persona
 from bot.core.text import (
@@ -105,10 +106,16 @@ def _tokens(count: int) -> str:
     return f"{count:,} tokens"
 
 
+def _usage(usage: TokenUsage) -> str:
+    """Tokens billed, and how many of them went to thinking."""
+    thinking = f" ({usage.thoughts:,} thinking)" if usage.thoughts else ""
+    return _tokens(usage.total) + thinking
+
+
 def persona_footer(outcome: PersonaReply | PersonaFailure) -> str:
     """Model, latency, tokens and retries of one persona's call."""
     parts = [outcome.model] if isinstance(outcome, PersonaReply) else []
-    parts += [_seconds(outcome.latency_s), _tokens(outcome.usage.total)]
+    parts += [_seconds(outcome.latency_s), _usage(outcome.usage)]
     if outcome.attempts > 1:
         parts.append(f"{outcome.attempts} attempts")
     return " · ".join(parts)
@@ -131,7 +138,7 @@ def stats_footer(stats: DebateStats) -> str:
             f"Σ personas {_seconds(stats.persona_sum_s)}",
             f"verdict {_seconds(stats.verdict_s)}",
             f"speed-up {stats.speedup:.1f}×",
-            _tokens(stats.usage.total),
+            _usage(stats.usage),
         ]
     )
 

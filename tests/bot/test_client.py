@@ -12,6 +12,7 @@ import pytest
 from discord import app_commands
 
 from bot.client import INVITE_PERMISSIONS, same_commands
+from bot.core.limits import Refused
 from bot.core.validation import Invalid
 from bot.errors import BotActionForbidden, UserFacingError, describe, permission_names
 
@@ -111,6 +112,7 @@ def test_expected_errors_get_a_plain_message_without_reference() -> None:
     cases: list[tuple[Exception, str]] = [
         (UserFacingError("Nope."), "Nope."),
         (invoke_error(Invalid("The question is empty.")), "The question is empty."),
+        (invoke_error(Refused("Slow down: you can start another debate soon.")), "Slow down: you can start"),
         (
             invoke_error(BotActionForbidden("Create Public Threads", "open the debate thread")),
             "I'm missing the **Create Public Threads** permission here, so I couldn't open the debate",

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.core.llm import Completion, FailureKind, FinishReason, LLMFailure, LLMRequest, TokenUsage
-from bot.gemini import GeminiLLM
+from bot.core.llm import (
+    Completion,
+    FailureKind,
+    FinishReason,
+    LLMFailure,
+    LLMRequest,
+    Thinking,
+    TokenUsage,
+)
+from bot.gemini import GeminiLLM, GeminiSetupError
 from tests.fakes.fake_gemini import FakeGemini, Fault, Reply, Usage
 
 KEY = "test-gemini-key"
@@ -46,8 +55,10 @@ async def failure_of(llm: GeminiLLM, call: LLMRequest) -> LLMFailure:
 async def test_a_reply_carries_text_usage_and_the_request_as_sent(gemini: FakeGemini, llm: GeminiLLM) -> None:
     gemini.script("Rebel Pilot", Reply("For the Alliance!", usage=Usage(prompt=40, candidates=5, thoughts=3)))
     completion = await llm.generate(request())
-    assert completion == Completion("For the Alliance!", MODEL, TokenUsage(40, 8), FinishReason.STOP, 1)
+    assert completion == Completion("For the Alliance!", MODEL, TokenUsage(40, 5, 3), FinishReason.STOP, 1)
+    assert completion.usage.total == 48  # thought tokens are billed like the answer's
     (call,) = gemini.calls
+    assert call.api_version == "v1beta"
     assert call.model == MODEL
     assert call.method == "generateContent"
     assert call.system_text == "You are the Rebel Pilot."
@@ -201,3 +212,63 @@ async def test_the_process_wide_cap_bounds_calls_in_flight(gemini: FakeGemini) -
     assert second.t_received < earliest_end
     assert third.t_received >= earliest_end
     assert fourth.t_received >= earliest_end
+
+
+async def test_the_thinking_level_is_sent_in_the_generation_config(
+    gemini: FakeGemini, llm: GeminiLLM
+) -> None:
+    thinking = LLMRequest(
+        model=MODEL, system="x", prompt="y", timeout_s=5.0, max_output_tokens=5000, thinking=Thinking.LOW
+    )
+    await llm.generate(thinking)
+    await llm.generate(request())
+    with_level, without_level = gemini.calls
+    sent = with_level.generation_config["thinkingConfig"]
+    assert sent.get("thinkingLevel", sent.get("thinking_level")) == "LOW"  # protobuf JSON takes both
+    assert "thinkingConfig" not in without_level.generation_config
+
+
+async def test_the_sdk_timeout_never_cuts_a_call_shorter_than_its_budget(gemini: FakeGemini) -> None:
+    gemini.script("Rebel", Reply("slow but sure", latency=1.5))
+    adapter = GeminiLLM(KEY, base_url=gemini.base_url, longest_call_s=0.5)
+    try:
+        # The client-wide timeout sits above the longest budget, so a 3 s budget is the one that counts.
+        completion = await adapter.generate(request(timeout_s=3.0))
+    finally:
+        await adapter.aclose()
+    assert completion.text == "slow but sure"
+
+
+async def test_known_models_pass_the_start_up_check(llm: GeminiLLM) -> None:
+    await llm.check_models({"PERSONA_MODEL": [MODEL], "ALLOWED_MODELS": [MODEL, "gemini-3.5-flash"]})
+
+
+async def test_unknown_models_are_named_with_their_variables(llm: GeminiLLM) -> None:
+    with pytest.raises(GeminiSetupError) as caught:
+        await llm.check_models(
+            {"PERSONA_MODEL": ["gemini-9-nope"], "VERDICT_MODEL": [MODEL], "ALLOWED_MODELS": ["typo-model"]}
+        )
+    message = str(caught.value)
+    assert "PERSONA_MODEL=gemini-9-nope" in message
+    assert "ALLOWED_MODELS=typo-model" in message
+    assert "\n" not in message
+
+
+async def test_a_refused_key_stops_the_start_up_check(gemini: FakeGemini) -> None:
+    wrong = GeminiLLM("not-the-key", base_url=gemini.base_url)
+    try:
+        with pytest.raises(GeminiSetupError, match="GEMINI_API_KEY"):
+            await wrong.check_models({"PERSONA_MODEL": [MODEL]})
+    finally:
+        await wrong.aclose()
+
+
+async def test_an_unreachable_gemini_does_not_stop_the_start_up_check() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    adapter = GeminiLLM(KEY, base_url=f"http://127.0.0.1:{port}")
+    try:
+        await adapter.check_models({"PERSONA_MODEL": [MODEL]}, timeout_s=2.0)
+    finally:
+        await adapter.aclose()

@@ -138,6 +138,15 @@ def test_the_verdict_footer_carries_the_figures() -> None:
     assert footer == "wall 2.5 s · Σ personas 6.4 s · verdict 1.1 s · speed-up 3.0× · 2,000 tokens"
 
 
+def test_footers_count_thought_tokens_and_show_them() -> None:
+    thinking = PersonaReply("Yes.", "gemini-test", 1.0, TokenUsage(100, 20, 380))
+    (embed,) = persona_embeds(DEFAULT_PANEL[0], thinking)
+    assert embed["footer"]["text"] == "gemini-test · 1.0 s · 500 tokens (380 thinking)"
+    stats = DebateStats(2.0, 3.0, 1.0, TokenUsage(1000, 200, 1300), 4, 4)
+    (verdict,) = verdict_embeds(reply("Justified."), stats)
+    assert verdict["footer"]["text"].endswith("2,500 tokens (1,300 thinking)")
+
+
 def test_a_failed_verdict_says_why() -> None:
     failure = PersonaFailure("timed out after 60 s", FailureKind.TIMEOUT, 60.0)
     (embed,) = verdict_embeds(failure, STATS)
