@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from typing import Any
 
 import discord
@@ -128,6 +129,8 @@ class ParleyBot(commands.AutoShardedBot):
             store,
             Limits(settings.debate_cooldown_s, settings.max_debates_per_guild, settings.daily_token_budget),
         )
+        self.run_id = secrets.token_hex(8)
+        """Marks the debates this run starts: recovery closes only those of earlier runs."""
         self._recovered = False
         self._stopping = False
 
@@ -172,7 +175,7 @@ class ParleyBot(commands.AutoShardedBot):
         log.info("ready as %s in %d guilds (%s shards)", self.user, len(self.guilds), self.shard_count)
         if not self._recovered:
             self._recovered = True
-            closed = await recover(self, self.store)
+            closed = await recover(self, self.store, self.run_id)
             if closed:
                 log.warning("closed %d debates a previous run left unfinished", closed)
 

@@ -44,11 +44,12 @@ async def close_interrupted(
 
 
 async def recover(
-    client: discord.Client, store: Storage, why: str = "Parley restarted before it finished"
+    client: discord.Client, store: Storage, run_id: str, why: str = "Parley restarted before it finished"
 ) -> int:
-    """Close every debate left running in the servers this process serves; returns how many."""
+    """Close every debate that earlier runs left running in the servers this process serves; returns
+    how many. Debates of this run (``run_id``) go on: they may have started before ``on_ready``."""
     closed = 0
-    for debate in await store.unfinished_debates():
+    for debate in await store.unfinished_debates(not_of_run=run_id):
         if client.get_guild(debate.guild_id) is None:
             continue  # another process's server (or one that removed the bot)
         await close_interrupted(client, store, debate, why)

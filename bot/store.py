@@ -36,6 +36,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -131,6 +132,7 @@ debates = Table(
     Column("persona_sum_s", Float, nullable=True),
     Column("verdict_s", Float, nullable=True),
     Column("tokens", BigInteger, nullable=True),
+    Column("run_id", String(32), nullable=True),
 )
 
 debate_replies = Table(
@@ -420,7 +422,14 @@ class Store:
     # -- debates and usage ------------------------------------------------------------------------
 
     async def begin_debate(
-        self, *, guild_id: int, channel_id: int, user_id: int, question: str, panel: tuple[Persona, ...]
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        question: str,
+        panel: tuple[Persona, ...],
+        run_id: str | None = None,
     ) -> int:
         async with self._engine.begin() as connection:
             result = await connection.execute(
@@ -434,6 +443,7 @@ class Store:
                     panel=[persona_json(persona) for persona in panel],
                     status=DebateStatus.RUNNING.value,
                     started_at=datetime.now(UTC),
+                    run_id=run_id,
                 )
             )
         return int(result.scalar_one())
@@ -498,7 +508,7 @@ class Store:
                 )
             )
 
-    async def unfinished_debates(self) -> list[UnfinishedDebate]:
+    async def unfinished_debates(self, *, not_of_run: str | None = None) -> list[UnfinishedDebate]:
         answered = (
             select(func.count())
             .select_from(debate_replies)
@@ -508,6 +518,8 @@ class Store:
         query = select(debates, answered.label("answered")).where(
             debates.c.status == DebateStatus.RUNNING.value
         )
+        if not_of_run is not None:
+            query = query.where(or_(debates.c.run_id.is_(None), debates.c.run_id != not_of_run))
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query.order_by(debates.c.id))).all()
         return [

@@ -107,6 +107,7 @@ class DebateCog(commands.Cog):
                 user_id=interaction.user.id,
                 question=question,
                 panel=panel,
+                run_id=self.bot.run_id,
             )
             try:
                 async with asyncio.timeout(self.deadline_s):

@@ -45,9 +45,16 @@ class DebateStore(Protocol):
     """Debate records and the daily token count of each server."""
 
     async def begin_debate(
-        self, *, guild_id: int, channel_id: int, user_id: int, question: str, panel: tuple[Persona, ...]
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        question: str,
+        panel: tuple[Persona, ...],
+        run_id: str | None = None,
     ) -> int:
-        """Record a new running debate; returns its id."""
+        """Record a new running debate, started by the bot's run ``run_id``; returns its id."""
         ...
 
     async def locate_debate(
@@ -70,7 +77,9 @@ class DebateStore(Protocol):
         stats: DebateStats | None,
     ) -> None: ...
 
-    async def unfinished_debates(self) -> list[UnfinishedDebate]: ...
+    async def unfinished_debates(self, *, not_of_run: str | None = None) -> list[UnfinishedDebate]:
+        """Debates still marked running, except those the run ``not_of_run`` started."""
+        ...
 
     async def debate_replies(self, debate_id: int) -> list[StoredReply]: ...
 

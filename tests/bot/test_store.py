@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import date
 from pathlib import Path
 
@@ -301,3 +301,14 @@ async def test_a_debate_is_recorded_as_it_progresses(store: Store) -> None:
     assert await store.unfinished_debates() == []
     assert await store.debate_status(debate_id) is DebateStatus.DONE
     assert await store.debate_status(debate_id + 1000) is None
+
+
+async def test_unfinished_debates_can_leave_out_those_of_the_running_run(store: Store) -> None:
+    def begin(run_id: str | None) -> Awaitable[int]:
+        return store.begin_debate(
+            guild_id=GUILD, channel_id=5, user_id=MODERATOR, question="Q", panel=DEFAULT_PANEL, run_id=run_id
+        )
+
+    earlier, legacy, current = await begin("earlier-run"), await begin(None), await begin("this-run")
+    assert [d.id for d in await store.unfinished_debates()] == [earlier, legacy, current]
+    assert [d.id for d in await store.unfinished_debates(not_of_run="this-run")] == [earlier, legacy]
