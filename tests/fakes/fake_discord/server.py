@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import random
 import socket
 import time
 from collections import deque
@@ -66,7 +67,8 @@ class FakeDiscord:
     """A loopback Discord for the real discord.py: REST under ``api_base``, the gateway at ``gateway_url``.
 
     Options: ``shard_count`` (what ``/gateway/bot`` recommends), ``latency_s`` (added to every REST
-    response), ``rate_limits`` (False: never 429, headers still sent), ``bucket_limits`` (bucket name →
+    response; a ``(low, high)`` pair draws each request's latency uniformly from that range, seeded by
+    ``latency_seed``), ``rate_limits`` (False: never 429, headers still sent), ``bucket_limits`` (name →
     (requests, seconds), see ``ratelimit.DEFAULT_BUCKETS``), ``global_limit``, ``token_lifetime_s``
     (interaction webhooks, 15 min), ``interaction_deadline_s`` (first response, 3 s),
     ``privileged_intents`` (intent bits enabled for the app), ``bot_permissions`` (the bot role's grant).
@@ -78,7 +80,8 @@ class FakeDiscord:
         token: str = "test-discord-token",
         *,
         shard_count: int = 1,
-        latency_s: float = 0.0,
+        latency_s: float | tuple[float, float] = 0.0,
+        latency_seed: int = 0,
         rate_limits: bool = True,
         bucket_limits: Mapping[str, tuple[int, float]] | None = None,
         global_limit: tuple[int, float] = DEFAULT_GLOBAL_LIMIT,
@@ -94,6 +97,7 @@ class FakeDiscord:
         self.token = token
         self.shard_count = shard_count
         self.latency_s = latency_s
+        self._latency_rng = random.Random(latency_seed)
         self.token_lifetime_s = token_lifetime_s
         self.interaction_deadline_s = interaction_deadline_s
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -1147,6 +1151,11 @@ class FakeDiscord:
             status=200, body=entry[0], content_type=entry[1].split(";")[0] or "application/octet-stream"
         )
 
+    def _next_latency(self) -> float:
+        if isinstance(self.latency_s, tuple):
+            return self._latency_rng.uniform(*self.latency_s)
+        return self.latency_s
+
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         t = time.monotonic()
         sub = "/" + request.match_info["tail"].lstrip("/")
@@ -1164,8 +1173,9 @@ class FakeDiscord:
             headers=dict(request.headers),
             path_params=dict(match[1]) if match else {},
         )
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s / 2)
+        latency = self._next_latency()
+        if latency:
+            await asyncio.sleep(latency / 2)
         headers: dict[str, str] = {"Via": "1.1 google"}
         status: int
         body: Any
@@ -1217,8 +1227,8 @@ class FakeDiscord:
         except DiscordHTTPError as exc:
             status, body = exc.status, exc.body
             headers.update(exc.headers)
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s / 2)
+        if latency:
+            await asyncio.sleep(latency / 2)
         record.status = status
         record.response = copy.deepcopy(body)
         record.response_headers = dict(headers)
