@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bot.core.debate import DebateStats, PersonaReply
 from bot.core.llm import TokenUsage
-from bot.core.pacing import HOLD_S, Send, Wait, plan
+from bot.core.pacing import HOLD_S, Backlog, Send, SendFor, Wait, plan, plan_channel
 from bot.core.personas import Persona
 from bot.core.render import (
     EMBED_CHARS_PER_MESSAGE,
@@ -167,3 +167,127 @@ def test_ten_personas_and_the_verdict_fit_one_window_in_order(
         for embed in message
     }
     assert all(posted_at[id(unit[0])] <= max(latencies) for unit in units), "no persona waits for the verdict"
+
+
+# -- several debates sharing one channel ------------------------------------------------------------
+
+
+def backlog(key: str, ready: list[Embed], awaiting: int, verdict_pending: bool = True) -> Backlog[str]:
+    return Backlog(key, ready, awaiting, verdict_pending, ready_since=0.0)
+
+
+def test_one_debate_alone_is_planned_as_before() -> None:
+    unit = persona_unit(1)
+    for slots, awaiting, pending in [(5, 3, True), (2, 6, True), (1, 0, True), (1, 0, False)]:
+        alone = plan_channel([backlog("a", unit, awaiting, pending)], slots=slots, limit=5, now=0.0)
+        single = decide(unit, slots=slots, awaiting=awaiting, verdict_pending=pending)
+        assert alone == (SendFor("a", single.embeds) if isinstance(single, Send) else single)
+
+
+def test_each_other_debates_verdict_keeps_a_slot() -> None:
+    waiting = [backlog("b", [], 4), backlog("c", [], 4)]
+    # Three slots, two of them kept for b's and c's verdicts, the last one for a's own.
+    assert plan_channel([backlog("a", persona_unit(1), 3), *waiting], slots=3, limit=5, now=0.0) == Wait()
+    verdict = verdict_embeds(PersonaReply("Verdict.", "m", 1, TokenUsage()), STATS)
+    ready = persona_unit(1) + verdict
+    assert plan_channel([backlog("a", ready, 0, False), *waiting], slots=3, limit=5, now=0.0) == SendFor(
+        "a", ready
+    )
+
+
+def test_a_fresh_window_always_lets_a_ready_verdict_out_however_many_debates_wait() -> None:
+    others = [backlog(f"other-{n}", [], 4) for n in range(9)]
+    verdict = verdict_embeds(PersonaReply("Verdict.", "m", 1, TokenUsage()), STATS)
+    decision = plan_channel([*others, backlog("a", verdict, 0, False)], slots=5, limit=5, now=0.0)
+    assert decision == SendFor("a", verdict)
+
+
+def test_the_longest_waiting_debate_goes_first() -> None:
+    early = Backlog("early", persona_unit(1), 3, True, ready_since=1.0)
+    late = Backlog("late", persona_unit(2), 3, True, ready_since=2.0)
+    assert plan_channel([late, early], slots=5, limit=5, now=3.0) == SendFor("early", list(early.ready))
+
+
+def test_a_note_goes_after_everything_else_of_its_debate() -> None:
+    queued = Backlog("a", persona_unit(1), 0, False, ready_since=0.0, note=True)
+    assert plan_channel([queued], slots=5, limit=5, now=0.0) == SendFor("a", list(queued.ready))
+    only_note = Backlog("a", (), 0, False, ready_since=0.0, note=True)
+    assert plan_channel([only_note], slots=5, limit=5, now=0.0) == SendFor("a", [], note=True)
+    assert plan_channel([only_note], slots=0, limit=5, now=0.0) == Wait()
+
+
+@dataclass
+class SharedChannel:
+    """Debates posting into one channel whose bucket allows ``limit`` messages per ``window_s``."""
+
+    limit: int = 5
+    window_s: float = 5.0
+    posted: dict[int, list[Embed]] = field(default_factory=dict)
+    verdict_posted_at: dict[int, float] = field(default_factory=dict)
+
+    def run(self, debates: list[tuple[list[tuple[float, list[Embed]]], float, list[Embed]]]) -> float:
+        """Play every debate's arrivals (persona units, then the verdict) through ``plan_channel``;
+        returns when the last message went out."""
+        events = sorted(
+            [(at, n, unit, False) for n, (arrivals, _, _) in enumerate(debates) for at, unit in arrivals]
+            + [(verdict_at, n, verdict, True) for n, (_, verdict_at, verdict) in enumerate(debates)],
+            key=lambda event: event[0],
+        )
+        ready: dict[int, list[Embed]] = {n: [] for n in range(len(debates))}
+        since = dict.fromkeys(ready, 0.0)
+        awaiting = {n: len(arrivals) for n, (arrivals, _, _) in enumerate(debates)}
+        pending = dict.fromkeys(ready, True)
+        now, window_start, used, last = 0.0, 0.0, 0, 0.0
+        while events or any(ready.values()):
+            if now >= window_start + self.window_s:
+                window_start, used = now, 0
+            backlogs = [Backlog(n, ready[n], awaiting[n], pending[n], since[n]) for n in ready]
+            decision = plan_channel(backlogs, slots=self.limit - used, limit=self.limit, now=now)
+            if isinstance(decision, SendFor):
+                assert used < self.limit, "a send without a slot would be a 429"
+                used += 1
+                n = decision.key
+                self.posted.setdefault(n, []).extend(decision.embeds)
+                del ready[n][: len(decision.embeds)]
+                since[n], last = now, now
+                if not pending[n] and not ready[n]:
+                    self.verdict_posted_at[n] = now
+                continue
+            wake = [window_start + self.window_s] if used else []
+            wake += [decision.hold_until] if decision.hold_until is not None else []
+            wake += [events[0][0]] if events else []
+            now = max(now, min(wake))
+            while events and events[0][0] <= now:
+                _at, n, unit, is_verdict = events.pop(0)
+                if not ready[n]:
+                    since[n] = now
+                ready[n].extend(unit)
+                if is_verdict:
+                    pending[n] = False
+                else:
+                    awaiting[n] -= 1
+        return last
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    debates=st.integers(1, 4),
+    latencies=st.lists(st.floats(0.2, 1.5), min_size=16, max_size=16),
+    lengths=st.lists(st.integers(100, 900), min_size=16, max_size=16),
+    verdict_after=st.lists(st.floats(0.3, 1.0), min_size=4, max_size=4),
+)
+def test_debates_sharing_a_channel_post_in_order_and_each_verdict_on_arrival(
+    debates: int, latencies: list[float], lengths: list[int], verdict_after: list[float]
+) -> None:
+    plans = []
+    for n in range(debates):
+        arrivals = [(latencies[4 * n + i], persona_unit(100 * n + i, lengths[4 * n + i])) for i in range(4)]
+        verdict_at = max(at for at, _ in arrivals) + verdict_after[n]
+        verdict = verdict_embeds(PersonaReply(f"Verdict {n}.", "m", 1.0, TokenUsage()), STATS)
+        plans.append((arrivals, verdict_at, verdict))
+    channel = SharedChannel()
+    channel.run(plans)
+    for n, (arrivals, verdict_at, verdict) in enumerate(plans):
+        in_arrival_order = [embed for _, unit in sorted(arrivals, key=lambda a: a[0]) for embed in unit]
+        assert channel.posted[n] == in_arrival_order + verdict, "each debate in order, its verdict last"
+        assert channel.verdict_posted_at[n] == verdict_at, "a slot was kept for every verdict"
