@@ -58,9 +58,14 @@ def refusal(
     last_start: datetime | None,
     running_since: list[datetime],
     tokens_today: int,
+    tokens_reserved: int = 0,
     typical_debate_s: float = 30.0,
 ) -> str | None:
-    """Why a member may not start a debate now, saying when to try again; ``None`` when they may."""
+    """Why a member may not start a debate now, saying when to try again; ``None`` when they may.
+
+    ``tokens_reserved``: what the debates running now are expected to use on top of ``tokens_today``;
+    while they may still spend the rest of the budget, no other debate starts.
+    """
     if last_start is not None and limits.cooldown_s > 0:
         ready = last_start + timedelta(seconds=limits.cooldown_s)
         if ready > now:
@@ -70,6 +75,14 @@ def refusal(
         return (
             f"This server has used its daily Gemini budget ({tokens_today:,} of {budget:,} tokens). "
             f"It resets {relative(next_reset(now))}."
+        )
+    if limits.daily_token_budget > 0 and tokens_today + tokens_reserved >= limits.daily_token_budget:
+        budget = limits.daily_token_budget
+        likely_free = now + timedelta(seconds=typical_debate_s)
+        return (
+            f"The debates running now may use the rest of this server's daily Gemini budget "
+            f"({tokens_today:,} of {budget:,} tokens used so far). Try again {relative(likely_free)}, "
+            "when they have finished."
         )
     if len(running_since) >= limits.max_debates:
         likely_free = max(

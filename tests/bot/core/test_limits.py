@@ -37,6 +37,26 @@ def test_a_spent_budget_says_when_the_day_resets() -> None:
     assert refusal(NOW, Limits(30, 2, 0), last_start=None, running_since=[], tokens_today=10**9) is None
 
 
+def test_debates_running_reserve_the_rest_of_the_budget() -> None:
+    def with_reserved(limits: Limits, tokens_today: int, reserved: int) -> str | None:
+        return refusal(
+            NOW,
+            limits,
+            last_start=None,
+            running_since=[],
+            tokens_today=tokens_today,
+            tokens_reserved=reserved,
+        )
+
+    assert with_reserved(LIMITS, 400, 500) is None
+    assert with_reserved(LIMITS, 400, 600) == (
+        "The debates running now may use the rest of this server's daily Gemini budget "
+        f"(400 of 1,000 tokens used so far). Try again {ts(NOW + timedelta(seconds=30))}, "
+        "when they have finished."
+    )
+    assert with_reserved(Limits(30, 2, 0), 0, 10**9) is None
+
+
 def test_too_many_running_debates_suggests_a_time() -> None:
     message = refusal(
         NOW, LIMITS, last_start=None, running_since=[NOW - timedelta(seconds=10), NOW], tokens_today=0
