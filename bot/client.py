@@ -15,10 +15,13 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.admission import Admission
+from bot.core.debate import DebateConfig
 from bot.core.limits import Limits
 from bot.core.llm import LLM
 from bot.core.records import Storage
+from bot.debates import CLOSING_WAIT_S, DebateService
 from bot.errors import report
+from bot.posting.channels import ChannelSenders
 from bot.ratelimits import RateLimits
 from bot.recovery import recover
 from bot.settings import Settings
@@ -118,7 +121,6 @@ class ParleyBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=ParleyTree,
             **shards,
-            max_ratelimit_timeout=30.0,
             http_trace=self.rate_limits.trace_config,
         )
         self.settings = settings
@@ -131,6 +133,24 @@ class ParleyBot(commands.AutoShardedBot):
         )
         self.run_id = secrets.token_hex(8)
         """Marks the debates this run starts: recovery closes only those of earlier runs."""
+        self.senders = ChannelSenders(self, self.rate_limits)
+        self.debates = DebateService(
+            client=self,
+            config=DebateConfig(
+                persona_model=settings.persona_model,
+                verdict_model=settings.verdict_model,
+                persona_timeout_s=settings.persona_timeout_s,
+                verdict_timeout_s=settings.verdict_timeout_s,
+                persona_thinking=settings.persona_thinking,
+                verdict_thinking=settings.verdict_thinking,
+            ),
+            llm=llm,
+            store=store,
+            admission=self.admission,
+            senders=self.senders,
+            rate_limits=self.rate_limits,
+            run_id=self.run_id,
+        )
         self._recovered = False
         self._stopping = False
 
@@ -175,13 +195,13 @@ class ParleyBot(commands.AutoShardedBot):
         log.info("ready as %s in %d guilds (%s shards)", self.user, len(self.guilds), self.shard_count)
         if not self._recovered:
             self._recovered = True
-            closed = await recover(self, self.store, self.run_id)
+            closed = await recover(self, self.senders, self.store, self.run_id)
             if closed:
                 log.warning("closed %d debates a previous run left unfinished", closed)
 
     async def shutdown(self) -> None:
         """Stop gracefully: refuse new debates, give running ones the grace period, interrupt the rest
-        (each gets its note), then disconnect."""
+        (each posts what it had queued and its note), then disconnect."""
         if self._stopping:
             return
         self._stopping = True
@@ -191,5 +211,6 @@ class ParleyBot(commands.AutoShardedBot):
             task.cancel()
         if tasks:
             log.warning("interrupting %d debates still running after the grace period", len(tasks))
-            await asyncio.wait(tasks, timeout=10)
+            await asyncio.wait(tasks, timeout=CLOSING_WAIT_S + 10)
+        await self.senders.close()
         await self.close()

@@ -1,9 +1,9 @@
 """What Discord's rate-limit headers say, read from every response through an aiohttp trace.
 
-discord.py waits out exhausted buckets by itself, silently: a poster that wants to batch instead of
-waiting must know the bucket first. The headers are read through ``Client(http_trace=…)``, not through
-discord.py's internals, and the trace also tells when a message has landed: discord.py returns from the
-request that used a bucket's last slot only after sleeping out the window.
+discord.py waits out exhausted buckets and 429s by itself, silently: a sender that wants to batch
+instead of waiting must know the bucket first. The headers are read through ``Client(http_trace=…)``,
+not through discord.py's internals, and the trace also tells when a message has landed: discord.py
+returns from the request that used a bucket's last slot only after sleeping out the window.
 """
 
 from __future__ import annotations
@@ -12,21 +12,19 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TypeVar
 
 import aiohttp
-import discord
 
 log = logging.getLogger(__name__)
 
 _CHANNEL_MESSAGES = re.compile(r"/channels/(\d+)/messages$")
-T = TypeVar("T")
-RATE_LIMITED_RETRIES = 3
 GLOBAL_RATE_PER_S = 40.0
 """Requests per second this process allows itself on routes under Discord's global limit (50/s)."""
+FORGET_AFTER_S = 60.0
+"""A bucket is forgotten this long after its window ended: it says nothing any more (bounded memory)."""
 
 
 @dataclass
@@ -39,7 +37,11 @@ class Bucket:
 
 
 class RateLimits:
-    """Message buckets per channel, 429s seen, landings awaited, and a pacer for the global limit."""
+    """Message buckets per channel, 429s seen, landings awaited, and a pacer for the global limit.
+
+    A landing is "the next message accepted in this channel": each channel has one sender, with at most
+    one message in flight, so the next accepted message is that one.
+    """
 
     def __init__(self, global_rate_per_s: float = GLOBAL_RATE_PER_S) -> None:
         self.trace_config = aiohttp.TraceConfig()
@@ -75,6 +77,7 @@ class RateLimits:
             self._buckets[channel_id] = Bucket(
                 int(headers["X-RateLimit-Limit"]), remaining, now + reset_after
             )
+            self._forget_stale(now)
         if 200 <= response.status < 300:
             for landing in self._landings.pop(channel_id, []):
                 if not landing.done():
@@ -87,6 +90,16 @@ class RateLimits:
             return None
         return bucket.limit if self._now() >= bucket.resets_at else bucket.remaining
 
+    def limit(self, channel_id: int) -> int | None:
+        """The size of the channel's bucket when fresh; ``None`` until a response described it."""
+        bucket = self._buckets.get(channel_id)
+        return None if bucket is None else bucket.limit
+
+    def _forget_stale(self, now: float) -> None:
+        stale = [key for key, bucket in self._buckets.items() if bucket.resets_at + FORGET_AFTER_S < now]
+        for channel_id in stale:
+            del self._buckets[channel_id]
+
     def resets_at(self, channel_id: int) -> float | None:
         bucket = self._buckets.get(channel_id)
         return None if bucket is None else bucket.resets_at
@@ -97,9 +110,8 @@ class RateLimits:
         self._landings.setdefault(channel_id, []).append(future)
         return future
 
-    def forget(self, channel_id: int) -> None:
-        """Drop what is known of a channel (a finished debate's thread)."""
-        self._buckets.pop(channel_id, None)
+    def cancel_landings(self, channel_id: int) -> None:
+        """Stop waiting for messages to land in ``channel_id`` (its sender stopped)."""
         for landing in self._landings.pop(channel_id, []):
             landing.cancel()
 
@@ -116,18 +128,3 @@ class RateLimits:
                 await asyncio.sleep(wait)
             self._last_global = self._now()
         yield
-
-
-async def patiently(call: Callable[[], Awaitable[T]]) -> T:
-    """``call()``, waiting out the rate limits discord.py refuses to wait for itself.
-
-    discord.py raises :class:`discord.RateLimited` instead of sleeping when a limit outlasts the client's
-    ``max_ratelimit_timeout``; a message must not be lost for that, so the wait happens here.
-    """
-    for _ in range(RATE_LIMITED_RETRIES):
-        try:
-            return await call()
-        except discord.RateLimited as limited:
-            log.warning("rate limited for %.1f s; waiting", limited.retry_after)
-            await asyncio.sleep(limited.retry_after)
-    return await call()

@@ -8,26 +8,22 @@ import logging
 import discord
 
 from bot.core.records import DebateStatus, Storage, UnfinishedDebate
-from bot.core.render import failed_state, status_content
+from bot.core.render import failed_state, interruption_note, status_content
+from bot.posting.channels import ChannelSenders
 
 log = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
-
-
-def interruption_note(debate: UnfinishedDebate, why: str) -> str:
-    kept = f"{debate.answered} of {len(debate.panel)} answers had arrived"
-    return f"⚠️ This debate was interrupted: {why}. {kept}; they are kept above, and nothing else will follow."
+RESTARTED = "Parley restarted before it finished"
 
 
 async def close_interrupted(
-    client: discord.Client, store: Storage, debate: UnfinishedDebate, why: str
+    client: discord.Client, senders: ChannelSenders, store: Storage, debate: UnfinishedDebate, why: str
 ) -> None:
     """Tell the channel, finish the status line and mark the record, each as far as Discord allows."""
     if debate.posts_channel_id is not None:
-        with contextlib.suppress(discord.HTTPException):
-            await client.get_partial_messageable(debate.posts_channel_id).send(
-                interruption_note(debate, why), allowed_mentions=NO_PINGS
-            )
+        note = interruption_note(debate.answered, len(debate.panel), why)
+        with contextlib.suppress(Exception):
+            await senders.post_note(debate.posts_channel_id, note)
     if debate.status_message_id is not None:
         status = client.get_partial_messageable(debate.channel_id).get_partial_message(
             debate.status_message_id
@@ -44,7 +40,11 @@ async def close_interrupted(
 
 
 async def recover(
-    client: discord.Client, store: Storage, run_id: str, why: str = "Parley restarted before it finished"
+    client: discord.Client,
+    senders: ChannelSenders,
+    store: Storage,
+    run_id: str,
+    why: str = RESTARTED,
 ) -> int:
     """Close every debate that earlier runs left running in the servers this process serves; returns
     how many. Debates of this run (``run_id``) go on: they may have started before ``on_ready``."""
@@ -52,6 +52,6 @@ async def recover(
     for debate in await store.unfinished_debates(not_of_run=run_id):
         if client.get_guild(debate.guild_id) is None:
             continue  # another process's server (or one that removed the bot)
-        await close_interrupted(client, store, debate, why)
+        await close_interrupted(client, senders, store, debate, why)
         closed += 1
     return closed

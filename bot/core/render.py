@@ -222,6 +222,12 @@ def failed_state(reason: str) -> str:
     return f"❌ failed: {reason}"
 
 
+def interruption_note(answered: int, panel_size: int, why: str) -> str:
+    """The message that closes an interrupted debate where it was posting."""
+    kept = f"{answered} of {panel_size} answers had arrived"
+    return f"⚠️ This debate was interrupted: {why}. {kept}; they are kept above, and nothing else will follow."
+
+
 def safe_inline(text: str) -> str:
     """User text for message content: one line, mentions inert, markdown shown literally."""
     return escape_markdown(neutralise_mentions(one_line(text)))
