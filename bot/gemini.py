@@ -244,7 +244,10 @@ class GeminiLLM:
         Gemini refuses it. A Gemini that cannot be reached now is only logged: it may be back by the
         first debate, and the bot has other work to do meanwhile.
         """
-        wanted = {model: variable for variable, names in models.items() for model in names}
+        wanted: dict[str, str] = {}
+        for variable, names in models.items():
+            for model in names:
+                wanted.setdefault(model, variable)  # named under the first variable that lists it
         unknown: list[str] = []
         try:
             async with asyncio.timeout(timeout_s):

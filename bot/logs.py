@@ -73,3 +73,6 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter(secrets))
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=[handler], force=True)
+    if level != "DEBUG":
+        # Alembic announces each of its plugins at INFO on every start; only its warnings matter here.
+        logging.getLogger("alembic").setLevel(logging.WARNING)

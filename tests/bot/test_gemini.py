@@ -272,3 +272,12 @@ async def test_an_unreachable_gemini_does_not_stop_the_start_up_check() -> None:
         await adapter.check_models({"PERSONA_MODEL": [MODEL]}, timeout_s=2.0)
     finally:
         await adapter.aclose()
+
+
+async def test_a_model_listed_under_several_variables_is_named_under_the_first(llm: GeminiLLM) -> None:
+    with pytest.raises(GeminiSetupError) as caught:
+        await llm.check_models(
+            {"PERSONA_MODEL": ["gemini-9-nope"], "ALLOWED_MODELS": ["gemini-9-nope", MODEL]}
+        )
+    assert "PERSONA_MODEL=gemini-9-nope" in str(caught.value)
+    assert "ALLOWED_MODELS" not in str(caught.value)
