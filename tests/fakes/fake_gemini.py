@@ -1,13 +1,20 @@
 """Loopback fake of the Gemini Developer API (REST + SSE), driven in tests by the real google-genai client.
 
 The fake speaks the wire protocol google-genai parses (``generateContent``, ``streamGenerateContent?alt=sse``,
-``models`` listing), rejects what Gemini rejects with Google's error bodies, and answers from scripts.
+``models`` get and list) and answers from scripts. Every request is read into the request message of the
+API version in its URL as Google's generated types define it (PyPI ``google-ai-generativelanguage``, whose
+``generativelanguage_v1`` and ``generativelanguage_v1beta`` are built from Google's protos), so a field one
+version lacks is refused with the 400 Google's JSON transcoder sends. The one field read beyond those types
+is ``generationConfig.thinkingConfig.thinkingLevel`` (see "thinking" below). Models think as Google
+documents, and the fake spends every thought token a request allows: thought tokens count against
+``maxOutputTokens``, so an answer without room is cut off as the real API cuts it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import math
 import re
@@ -15,10 +22,15 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Literal, Self, TypeAlias, cast
 
 from aiohttp import web
+from google.ai import generativelanguage_v1, generativelanguage_v1beta
+from google.genai import types as genai_types
+from google.protobuf import json_format, message_factory
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor_pb2 import FieldDescriptorProto
 
 JsonDict: TypeAlias = dict[str, Any]
 Method: TypeAlias = Literal["generateContent", "streamGenerateContent"]
@@ -37,7 +49,12 @@ FaultKind: TypeAlias = Literal[
 
 _METHODS = ("generateContent", "streamGenerateContent")
 _ROUTE = "/{version:v1|v1beta}/models"
+# The generated types of each API version, as Google publishes them.
+_VERSIONS: Mapping[str, ModuleType] = {"v1": generativelanguage_v1, "v1beta": generativelanguage_v1beta}
 _INPUT_TOKEN_LIMIT = 1_048_576
+# Output token limit of gemini-3.5-flash, 3.1 Pro and 3.1 Flash-Lite alike ("Output token length limit" in
+# https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/guides/gemini-3-5-flash); a request
+# without maxOutputTokens may use all of it.
 _OUTPUT_TOKEN_LIMIT = 65_536
 _RATE_LIMITS_URL = "https://ai.google.dev/gemini-api/docs/rate-limits"
 _QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
@@ -62,7 +79,10 @@ class Usage:
 
 @dataclass(frozen=True)
 class Reply:
-    """A successful answer; for streaming calls ``chunks`` (joining to ``text``) become the SSE events."""
+    """A successful answer; for streaming calls ``chunks`` (joining to ``text``) become the SSE events, and
+    without them the text arrives in a few chunks split at word boundaries. The model's thinking comes
+    first, so an answer that does not fit in ``maxOutputTokens`` after it is cut off; ``usage`` replaces the
+    fake's counts and that emulation."""
 
     text: str
     latency: float = 0.0
@@ -143,7 +163,12 @@ Outcome: TypeAlias = Reply | Fault
 
 @dataclass
 class GeminiCall:
-    """One request that reached a generate route, as the fake received and answered it."""
+    """One request that reached a generate route, as the fake received and answered it.
+
+    ``thinking_level`` is the level the model thought at (asked for or its default; None when a
+    ``thinkingBudget`` governed), ``thoughts_tokens`` the thought tokens it spent, ``finish_reason`` and
+    ``usage`` what the answer reported (None for error answers).
+    """
 
     index: int
     api_version: str
@@ -155,6 +180,14 @@ class GeminiCall:
     user_text: str = ""
     generation_config: JsonDict = field(default_factory=dict)
     prompt_tokens: int = 0
+    max_output_tokens: int = 0
+    candidate_count: int = 1
+    thinking_level: str | None = None
+    thinking_budget: int | None = None
+    include_thoughts: bool = False
+    thoughts_tokens: int = 0
+    finish_reason: str | None = None
+    usage: Usage | None = None
     t_responded: float | None = None
     status: int | None = None
     outcome: Outcome | None = None
@@ -287,163 +320,112 @@ def _fault_error(fault: Fault, model: str) -> _ApiError | None:
 
 
 # ------------------------------------------------------------------------------------ request validation
+#
+# A request body is parsed into the version's generated request message with protobuf's
+# json_format.ParseDict, which accepts the JSON (lowerCamel) and the proto (snake_case) field names alike, as
+# Google's transcoder does, and refuses unknown names and mistyped values. When it refuses, the part it
+# refused is found by parsing the body's fields one at a time, and worded as Google words it: unknown names
+# ("Invalid JSON payload received. Unknown name \"systemInstruction\": Cannot find field.", the body v1 sends
+# for a system instruction: https://github.com/vercel/ai/pull/2256,
+# https://github.com/googleapis/python-genai/issues/425), lists where one value belongs ("... Unknown name
+# \"text\" at 'system_instruction.parts[0]': Proto field is not repeating, cannot start list.":
+# https://github.com/openai/openai-agents-js/issues/34) and mistyped values ("Invalid value at '<path>'
+# (<type>), <value>", paths in proto names: https://github.com/mnfst/llm-gateway/issues/1858), each in a
+# google.rpc.BadRequest detail whose field violation names the path when there is one.
 
-_ANY = ""  # any JSON value
-_STR, _FLOAT, _INT, _BOOL = "TYPE_STRING", "TYPE_FLOAT", "TYPE_INT32", "TYPE_BOOL"
-_SCALAR_OK: dict[str, Callable[[Any], bool]] = {
-    _STR: lambda v: isinstance(v, str),
-    _FLOAT: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    _INT: lambda v: (
-        (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
-    ),
-    _BOOL: lambda v: isinstance(v, bool),
-}
-
-
-@dataclass(frozen=True)
-class _Rep:
-    """A repeated field (JSON array) of ``item``."""
-
-    item: _Spec
-
-
-@dataclass(frozen=True)
-class _Msg:
-    """A proto message: its name and its fields by JSON (lowerCamel) name."""
-
-    name: str
-    fields: Mapping[str, _Spec]
-
-
-_Spec: TypeAlias = "_Msg | _Rep | str"
-
-_DATA_NAMES = "text inlineData fileData functionCall functionResponse executableCode codeExecutionResult"
-_DATA_FIELDS = (*_DATA_NAMES.split(), "toolCall", "toolResponse")  # Part's `data` oneof
-
-
-def _opaque(names: str) -> dict[str, _Spec]:
-    """Fields whose content the fake does not inspect."""
-    return dict.fromkeys(names.split(), _ANY)
-
-
-_CONTENT = _Msg(
-    "Content",
-    {
-        "parts": _Rep(
-            _Msg(
-                "Part",
-                _opaque(" ".join(_DATA_FIELDS) + " videoMetadata partMetadata mediaResolution")
-                | {"text": _STR, "thought": _BOOL, "thoughtSignature": _STR},
-            )
-        ),
-        "role": _STR,
-    },
+_NOT_REPEATING = "Proto field is not repeating, cannot start list."
+# Standard query parameters every Google API takes besides a request's own fields:
+# https://cloud.google.com/apis/docs/system-parameters
+_SYSTEM_PARAMETERS = frozenset(
+    {"key", "access_token", "alt", "callback", "fields", "prettyPrint", "quotaUser", "$.xgafv"}
+    | {"$alt", "$callback", "$fields", "$prettyPrint", "$quotaUser"}
 )
-_GENERATION_CONFIG = _Msg(
-    "GenerationConfig",
-    _opaque("responseSchema responseJsonSchema speechConfig imageConfig audioTranscriptionConfig")
-    | {
-        "stopSequences": _Rep(_STR),
-        "responseMimeType": _STR,
-        "responseModalities": _Rep(_STR),
-        "candidateCount": _INT,
-        "maxOutputTokens": _INT,
-        "temperature": _FLOAT,
-        "topP": _FLOAT,
-        "topK": _INT,
-        "seed": _INT,
-        "presencePenalty": _FLOAT,
-        "frequencyPenalty": _FLOAT,
-        "responseLogprobs": _BOOL,
-        "logprobs": _INT,
-        "enableEnhancedCivicAnswers": _BOOL,
-        "mediaResolution": _STR,
-        "thinkingConfig": _Msg(
-            "ThinkingConfig", {"includeThoughts": _BOOL, "thinkingBudget": _INT, "thinkingLevel": _STR}
-        ),
-    },
-)
-_TOOL_NAMES = "functionDeclarations googleSearchRetrieval codeExecution googleSearch urlContext computerUse"
-_REQUEST = _Msg(
-    "GenerateContentRequest",
-    _opaque("labels serviceTier continuationToken")
-    | {
-        "model": _STR,
-        "contents": _Rep(_CONTENT),
-        "systemInstruction": _CONTENT,
-        "tools": _Rep(_Msg("Tool", _opaque(_TOOL_NAMES + " fileSearch googleMaps mcpServers retrieval"))),
-        "toolConfig": _Msg(
-            "ToolConfig", _opaque("functionCallingConfig retrievalConfig includeServerSideToolInvocations")
-        ),
-        "safetySettings": _Rep(_Msg("SafetySetting", {"category": _STR, "threshold": _STR})),
-        "generationConfig": _GENERATION_CONFIG,
-        "cachedContent": _STR,
-        "store": _BOOL,
-    },
-)
-# (field, lowest, highest, complaint) for GenerationConfig values the API range-checks.
+# GenerationConfig values the API range-checks (field, lowest, highest, complaint); the ranges are those of
+# https://ai.google.dev/api/generate-content#generationconfig
 _RANGES: tuple[tuple[str, float, float, str], ...] = (
     ("temperature", 0.0, 2.0, "must be in the range [0.0, 2.0]"),
-    ("topP", 0.0, 1.0, "must be in the range [0.0, 1.0]"),
-    ("maxOutputTokens", 1, math.inf, "must be a positive number"),
-    ("candidateCount", 1, 8, "must be in the range [1, 8]"),
+    ("top_p", 0.0, 1.0, "must be in the range [0.0, 1.0]"),
+    ("max_output_tokens", 1, math.inf, "must be a positive number"),
+    ("candidate_count", 1, 8, "must be in the range [1, 8]"),
 )
 
 
-def _camel(name: str) -> str:
-    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
+def _message_class(version: str, name: str) -> Any:
+    """The raw protobuf class behind the generated proto-plus message ``name`` of ``version``."""
+    return getattr(_VERSIONS[version], name).pb()
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+def _parses(obj: JsonDict, descriptor: Descriptor) -> bool:
+    try:
+        json_format.ParseDict(obj, message_factory.GetMessageClass(descriptor)(), ignore_unknown_fields=False)
+    except json_format.ParseError:
+        return False
+    return True
 
 
-def _get(obj: JsonDict, camel_name: str) -> Any:
-    """A field by its JSON name or its proto (snake_case) name, as the API accepts both."""
-    return obj.get(camel_name, obj.get(_snake(camel_name)))
+def _field(descriptor: Descriptor, key: str) -> FieldDescriptor | None:
+    """The field ``key`` names, by its proto name or its JSON name."""
+    found: FieldDescriptor | None = descriptor.fields_by_name.get(key)
+    return found or next((f for f in descriptor.fields if f.json_name == key), None)
 
 
-def _type_name(spec: _Spec, version: str) -> str:
-    if isinstance(spec, _Rep):
-        return _type_name(spec.item, version)
-    if isinstance(spec, _Msg):
-        return f"type.googleapis.com/google.ai.generativelanguage.{version}.{spec.name}"
-    return spec
+def _type_name(field_: FieldDescriptor) -> str:
+    """How Google names a field's type in an error: a type URL, or the scalar's proto type."""
+    if field_.message_type is not None:
+        return f"type.googleapis.com/{field_.message_type.full_name}"
+    if field_.enum_type is not None:
+        return f"type.googleapis.com/{field_.enum_type.full_name}"
+    return FieldDescriptorProto.Type.Name(cast(FieldDescriptorProto.Type.ValueType, field_.type))
 
 
-def _check_shape(value: Any, spec: _Spec, path: str, version: str) -> None:
-    """Reject unknown field names and mistyped values the way Google's JSON transcoder does."""
-    if spec == _ANY:
-        return
-    if isinstance(spec, _Rep):
-        if not isinstance(value, list):
-            raise _bad_request(
-                f"Invalid value at '{path}' ({_type_name(spec, version)}), {json.dumps(value)}", path
+def _invalid_value(value: Any, field_: FieldDescriptor, path: str) -> _ApiError:
+    """Google's 400 for ``value`` at ``path``, or for the first refused part inside it."""
+    if field_.message_type is not None and isinstance(value, dict):
+        inner = _refused_part(value, field_.message_type, path)
+        if inner is not None:
+            return inner
+    return _bad_request(f"Invalid value at '{path}' ({_type_name(field_)}), {json.dumps(value)}", path)
+
+
+def _refused_part(obj: JsonDict, descriptor: Descriptor, path: str) -> _ApiError | None:
+    """Google's 400 for the first field of ``obj`` that ParseDict refuses, or None if each parses alone."""
+    for key, value in obj.items():
+        if _parses({key: value}, descriptor):
+            continue
+        field_ = _field(descriptor, key)
+        where = f" at '{path}'" if path else ""
+        if field_ is None:
+            return _bad_request(
+                f'Invalid JSON payload received. Unknown name "{key}"{where}: Cannot find field.', path
             )
-        for i, item in enumerate(value):
-            _check_shape(item, spec.item, f"{path}[{i}]", version)
-        return
-    if isinstance(value, list):
-        raise _bad_request(
-            "Invalid JSON payload received. Proto field is not repeating, cannot start list.", path
-        )
-    if isinstance(spec, _Msg):
-        if not isinstance(value, dict):
-            raise _bad_request(
-                f"Invalid value at '{path}' ({_type_name(spec, version)}), {json.dumps(value)}", path
+        inside = f"{path}.{field_.name}" if path else field_.name
+        repeated = field_.is_repeated
+        if not repeated and isinstance(value, list):
+            return _bad_request(
+                f'Invalid JSON payload received. Unknown name "{key}"{where}: {_NOT_REPEATING}', path
             )
-        for key, sub in value.items():
-            sub_spec = spec.fields.get(key, spec.fields.get(_camel(key)))
-            if sub is None and sub_spec is not None:  # null leaves a field unset
-                continue
-            if sub_spec is None:
-                where = f" at '{path}'" if path else ""
-                raise _bad_request(
-                    f'Invalid JSON payload received. Unknown name "{key}"{where}: Cannot find field.', path
-                )
-            _check_shape(sub, sub_spec, f"{path}.{_snake(key)}" if path else _snake(key), version)
-    elif not _SCALAR_OK[spec](value):
-        raise _bad_request(f"Invalid value at '{path}' ({spec}), {json.dumps(value)}", path)
+        if repeated and isinstance(value, list):
+            for i, item in enumerate(value):
+                if not _parses({key: [item]}, descriptor):
+                    return _invalid_value(item, field_, f"{inside}[{i}]")
+            continue
+        return _invalid_value(value, field_, inside)
+    return None
+
+
+def _parse(version: str, type_name: str, obj: Any) -> Any:
+    """``obj`` read into the generated message ``type_name`` of ``version``; Google's 400 if it cannot be."""
+    cls = _message_class(version, type_name)
+    if not isinstance(obj, dict):
+        raise _bad_request('Invalid JSON payload received. Unknown name "": Root element must be a message.')
+    try:
+        return json_format.ParseDict(obj, cls(), ignore_unknown_fields=False)
+    except json_format.ParseError as error:
+        # A refusal no single field explains (one field under both of its names, two members of a oneof)
+        # keeps protobuf's own words.
+        raise _refused_part(obj, cls.DESCRIPTOR, "") or _bad_request(
+            f"Invalid JSON payload received. {str(error).splitlines()[0]}"
+        ) from None
 
 
 def _parse_body(raw: bytes) -> Any:
@@ -457,57 +439,244 @@ def _parse_body(raw: bytes) -> Any:
         raise _bad_request(f"Invalid JSON payload received. Unexpected token.\n{snippet}\n^") from None
 
 
-def _part_problems(content: JsonDict, path: str) -> list[str]:
-    parts = content.get("parts") or []
-    if not parts:
+def _parse_query(version: str, type_name: str, query: Mapping[str, str], path_fields: JsonDict) -> Any:
+    """A GET request's message from its path and query; a query parameter binds to a field or is refused."""
+    fields = {name: value for name, value in query.items() if name not in _SYSTEM_PARAMETERS}
+    descriptor = _message_class(version, type_name).DESCRIPTOR
+    for name in fields:
+        if _field(descriptor, name) is None:
+            raise _bad_request(
+                f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
+                f"Field '{name}' could not be found in request message."
+            )
+    return _parse(version, type_name, fields | path_fields)
+
+
+def _check_answer(version: str, type_name: str, payload: JsonDict) -> None:
+    """Fail loudly when the fake itself would answer with something the version's types do not define."""
+    try:
+        json_format.ParseDict(payload, _message_class(version, type_name)(), ignore_unknown_fields=False)
+    except json_format.ParseError as error:
+        raise AssertionError(
+            f"the fake's {version} {type_name} does not fit Google's types: {error}"
+        ) from None
+
+
+def _has(message: Any, name: str) -> bool:
+    """Whether ``message`` defines the field ``name`` at all (v1 lacks many of v1beta's)."""
+    return name in message.DESCRIPTOR.fields_by_name
+
+
+def _part_problems(content: Any, path: str) -> list[str]:
+    # The API's words for a content without parts (https://github.com/egoist/chatwise-releases/issues/250)
+    # and for a part without data, an empty text included (https://github.com/boldsoftware/sketch/issues/68).
+    if not content.parts:
         return [f"{path}.parts: contents.parts must not be empty."]
     return [
         f"{path}.parts[{j}].data: required oneof field 'data' must have one initialized field"
-        for j, part in enumerate(parts)
-        if all(_get(part, name) in (None, "") for name in _DATA_FIELDS)
+        for j, part in enumerate(content.parts)
+        if part.WhichOneof("data") is None or (part.WhichOneof("data") == "text" and not part.text)
     ]
 
 
-def _check_semantics(body: JsonDict) -> None:
-    """Reject well-formed requests Gemini refuses: no contents, bad roles, empty parts, bad config values."""
-    contents: list[JsonDict] = body.get("contents") or []
-    if any((content.get("role") or "user") not in ("user", "model") for content in contents):
+def _check_semantics(request: Any) -> None:
+    """Refuse well-formed requests Gemini refuses: no contents, bad roles, empty parts, bad config values."""
+    # A role "Must be either 'user' or 'model'", or left out (https://ai.google.dev/api/caching#Content); the
+    # 400: https://github.com/langbot-app/LangBot/issues/1486. No contents:
+    # https://github.com/langchain-ai/langchain-google/issues/1393
+    if any(content.role not in ("", "user", "model") for content in request.contents):
         raise _invalid("Please use a valid role: user, model.")
-    problems = [] if contents else ["contents: contents is not specified"]
-    for i, content in enumerate(contents):
+    problems = [] if request.contents else ["contents: contents is not specified"]
+    for i, content in enumerate(request.contents):
         problems += _part_problems(content, f"contents[{i}]")
-    if (system := _get(body, "systemInstruction")) is not None:
-        problems += _part_problems(system, "system_instruction")
-    config: JsonDict = _get(body, "generationConfig") or {}
+    if _has(request, "system_instruction") and request.HasField("system_instruction"):
+        problems += _part_problems(request.system_instruction, "system_instruction")
+    config = request.generation_config
     for name, lowest, highest, complaint in _RANGES:
-        value = _get(config, name)
-        if value is not None and not lowest <= value <= highest:
-            problems.append(f"generation_config.{_snake(name)}: {complaint}, got {value}")
+        if config.HasField(name) and not lowest <= getattr(config, name) <= highest:
+            problems.append(f"generation_config.{name}: {complaint}, got {getattr(config, name):g}")
     if problems:
         raise _invalid("".join(f"* GenerateContentRequest.{problem}\n" for problem in problems))
 
 
-def _texts(content: JsonDict | None) -> list[str]:
+def _texts(content: Any) -> list[str]:
     """The non-thought text parts of a Content."""
-    parts: list[JsonDict] = (content or {}).get("parts") or []
-    return [part["text"] for part in parts if isinstance(part.get("text"), str) and not part.get("thought")]
+    return [
+        part.text
+        for part in content.parts
+        if part.WhichOneof("data") == "text" and not getattr(part, "thought", False)
+    ]
 
 
-def _describe(call: GeminiCall, body: JsonDict) -> None:
-    """Fill the call's text and config fields from a well-formed request body."""
-    contents: list[JsonDict] = body.get("contents") or []
-    system = _texts(_get(body, "systemInstruction"))
+def _describe(call: GeminiCall, request: Any, body: JsonDict) -> None:
+    """Fill the call's text and config fields from a request that parsed."""
+    system = _texts(request.system_instruction) if _has(request, "system_instruction") else []
     call.system_text = "\n".join(system)
-    call.user_text = "\n".join(t for c in contents if (c.get("role") or "user") == "user" for t in _texts(c))
-    call.generation_config = dict(_get(body, "generationConfig") or {})
-    call.prompt_tokens = count_tokens("".join(system + [t for c in contents for t in _texts(c)]))
+    call.user_text = "\n".join(
+        text for content in request.contents if content.role in ("", "user") for text in _texts(content)
+    )
+    call.generation_config = dict(body.get("generationConfig", body.get("generation_config")) or {})
+    texts = system + [text for content in request.contents for text in _texts(content)]
+    call.prompt_tokens = count_tokens("".join(texts))
+    config = request.generation_config
+    has_limit = config.HasField("max_output_tokens")
+    call.max_output_tokens = config.max_output_tokens if has_limit else _OUTPUT_TOKEN_LIMIT
+    call.candidate_count = config.candidate_count if config.HasField("candidate_count") else 1
+
+
+# ------------------------------------------------------------------------------------------------ thinking
+#
+# thinkingLevel is the documented way to set how much Gemini 3 models think
+# (https://ai.google.dev/gemini-api/docs/thinking, https://ai.google.dev/gemini-api/docs/gemini-3), and
+# google-genai's own types.ThinkingConfig carries it, but the v1beta ThinkingConfig of
+# google-ai-generativelanguage 0.12.1 has only include_thoughts and thinking_budget. So the fake reads that
+# one field itself, in v1beta requests only: v1's GenerationConfig has no thinkingConfig at all, so a v1
+# request naming one is refused by the generated types above. Its values are those of google-genai's
+# types.ThinkingLevel, by their proto enum names or in the lower case of Google's REST examples.
+
+_LEVEL_NAMES = frozenset(level.value for level in genai_types.ThinkingLevel)
+_LEVEL_PATH = "generation_config.thinking_config.thinking_level"
+_LEVEL_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel"
+# Thought tokens a level allows, from Google's OpenAI-compatibility mapping of reasoning effort to thinking
+# budgets: minimal and low 1,024, medium 8,192, high 24,576 (https://ai.google.dev/gemini-api/docs/openai,
+# "Thinking"). The fake spends all of them: the worst case.
+_LEVEL_TOKENS: Mapping[str, int] = {"MINIMAL": 1024, "LOW": 1024, "MEDIUM": 8192, "HIGH": 24576}
+_ALL_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+_DYNAMIC = -1
+
+
+@dataclass(frozen=True)
+class _ThinkingSpec:
+    """How a model family thinks, as Google documents it.
+
+    ``levels`` are the thinkingLevel values it takes (none: budgets only), ``default_level`` the one it
+    thinks at when a request names neither level nor budget, ``budgets`` the thinkingBudget range besides -1
+    (dynamic) and 0, ``can_disable`` whether 0 turns thinking off, ``default_budget`` the budget a model
+    without levels thinks with by default.
+    """
+
+    levels: tuple[str, ...]
+    default_level: str | None
+    budgets: tuple[int, int]
+    can_disable: bool
+    default_budget: int = _DYNAMIC
+
+
+# Budget ranges per family from the thinking guide's table (2.5 Pro 128-32,768 and thinking cannot be
+# turned off; 2.5 Flash 0-24,576; 2.5 Flash-Lite 512-24,576, 0 turns it off and it does not think by
+# default: https://ai.google.dev/gemini-api/docs/thinking#set-budget); Gemini 3 models still take budgets
+# "for backwards compatibility" (same page) and keep their family's range. Levels and defaults: Gemini 3
+# Pro takes low and high only and defaults to high (https://ai.google.dev/gemini-api/docs/gemini-3);
+# gemini-3.5-flash takes all four and defaults to medium, 3.1 Pro low/medium/high (default high),
+# gemini-3.1-flash-lite all four (default minimal): the model table of
+# https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/guides/gemini-3-5-flash, which also
+# says 3.5 Flash moved the default from high (Gemini 3 Flash's) to medium.
+_PRO_BUDGETS, _FLASH_BUDGETS, _LITE_BUDGETS = (128, 32768), (0, 24576), (512, 24576)
+_THINKING_SPECS: tuple[tuple[str, _ThinkingSpec], ...] = (
+    (r"gemini-2\.5-pro", _ThinkingSpec((), None, _PRO_BUDGETS, can_disable=False)),
+    (r"gemini-2\.5-flash-lite", _ThinkingSpec((), None, _LITE_BUDGETS, can_disable=True, default_budget=0)),
+    (r"gemini-2\.5-flash", _ThinkingSpec((), None, _FLASH_BUDGETS, can_disable=True)),
+    (r"gemini-3-pro", _ThinkingSpec(("LOW", "HIGH"), "HIGH", _PRO_BUDGETS, can_disable=False)),
+    (r"gemini-3\.\d+-pro", _ThinkingSpec(("LOW", "MEDIUM", "HIGH"), "HIGH", _PRO_BUDGETS, can_disable=False)),
+    (r"gemini-3(\.\d+)?-flash-lite", _ThinkingSpec(_ALL_LEVELS, "MINIMAL", _LITE_BUDGETS, can_disable=True)),
+    (r"gemini-3-flash", _ThinkingSpec(_ALL_LEVELS, "HIGH", _FLASH_BUDGETS, can_disable=True)),
+    (r"gemini-3\.\d+-flash", _ThinkingSpec(_ALL_LEVELS, "MEDIUM", _FLASH_BUDGETS, can_disable=True)),
+)
+
+
+def thinking_spec(model: str) -> _ThinkingSpec:
+    """The documented thinking behaviour of ``model`` (a name with an optional ``-preview…`` suffix)."""
+    for pattern, spec in _THINKING_SPECS:
+        if re.fullmatch(pattern + r"(-preview.*|-\d{3})?", model):
+            return spec
+    raise ValueError(f"the fake knows no documented thinking behaviour for {model!r}")
+
+
+@dataclass(frozen=True)
+class _Thinking:
+    """What one request thinks: the level (None when a budget governs), the budget asked for, the thought
+    tokens the fake spends, and whether thought summaries were asked for."""
+
+    level: str | None
+    budget: int | None
+    tokens: int
+    include_thoughts: bool
+
+
+def _take_thinking_level(version: str, body: JsonDict) -> tuple[JsonDict, Any]:
+    """A copy of ``body`` without v1beta's ``thinkingConfig.thinkingLevel``, and that level as sent."""
+    if version != "v1beta":
+        return body, None
+    for config_key in ("generationConfig", "generation_config"):
+        config = body.get(config_key)
+        if not isinstance(config, dict):
+            continue
+        for thinking_key in ("thinkingConfig", "thinking_config"):
+            thinking = config.get(thinking_key)
+            if not isinstance(thinking, dict):
+                continue
+            for level_key in ("thinkingLevel", "thinking_level"):
+                if level_key in thinking:
+                    stripped = copy.deepcopy(body)
+                    return stripped, stripped[config_key][thinking_key].pop(level_key)
+    return body, None
+
+
+def _thinking_level(raw: Any) -> str | None:
+    """The level named by ``raw`` (None when unset); Google's "Invalid value" 400 for anything else."""
+    if raw is None:
+        return None
+    if isinstance(raw, str) and (raw in _LEVEL_NAMES or (raw.islower() and raw.upper() in _LEVEL_NAMES)):
+        name = raw.upper()
+        return None if name == genai_types.ThinkingLevel.THINKING_LEVEL_UNSPECIFIED.value else name
+    raise _bad_request(f"Invalid value at '{_LEVEL_PATH}' ({_LEVEL_TYPE}), {json.dumps(raw)}", _LEVEL_PATH)
+
+
+def _plan_thinking(model: str, level: str | None, request: Any) -> _Thinking:
+    """What ``model`` thinks for ``request``; the 400 Gemini answers a thinking configuration it refuses."""
+    spec = thinking_spec(model)
+    config = request.generation_config
+    thinking = config.thinking_config if _has(config, "thinking_config") else None
+    budget = (
+        thinking.thinking_budget if thinking is not None and thinking.HasField("thinking_budget") else None
+    )
+    include = bool(thinking is not None and thinking.include_thoughts)
+    low, high = spec.budgets
+    if level is not None and budget is not None:
+        # "You cannot use both thinkingLevel and thinkingBudget in the same request"
+        # (https://ai.google.dev/gemini-api/docs/thinking); the 400 as sent:
+        # https://github.com/sterlp/eclipse-peon-ai/issues/115
+        raise _invalid("You can only set only one of thinking budget and thinking level.")
+    if level is not None:
+        if level not in spec.levels:
+            # The API's words: https://discuss.ai.google.dev/t/gemini-3-preview-openai-compatible-rejects-
+            # reasoning-effort-medium-works-with-low-and-high/112648
+            raise _invalid(
+                f"Thinking level {level} is not supported for this model. "
+                "Please retry with other thinking level"
+            )
+        return _Thinking(level, None, min(_LEVEL_TOKENS[level], high), include)
+    if budget is not None:
+        if budget == 0 and not spec.can_disable:
+            # https://ai.google.dev/gemini-api/docs/thinking#set-budget ("Cannot disable thinking"); the 400
+            # as Gemini words it: https://github.com/vercel/ai/issues/8027
+            raise _invalid("Budget 0 is invalid. This model only works in thinking mode.")
+        if budget not in (_DYNAMIC, 0) and not low <= budget <= high:
+            # Out of the documented range; the 400: https://github.com/RooCodeInc/Roo-Code/issues/4399
+            raise _invalid(f"The thinking budget ({budget}) is invalid.")
+        return _Thinking(None, budget, high if budget == _DYNAMIC else budget, include)
+    if spec.default_level is not None:
+        return _Thinking(spec.default_level, None, min(_LEVEL_TOKENS[spec.default_level], high), include)
+    return _Thinking(None, None, high if spec.default_budget == _DYNAMIC else spec.default_budget, include)
 
 
 # ---------------------------------------------------------------------------------------- response bodies
 
+_STREAM_CHUNKS = 4  # a default streamed reply arrives in up to this many events, as Google streams text
+
 
 def _usage_json(usage: Usage) -> JsonDict:
-    """``usageMetadata``; zero counts are omitted, as proto3 JSON does."""
+    """``usageMetadata``; zero counts are omitted, as proto3 JSON does. Thought tokens are in the total."""
     out: JsonDict = {}
     if usage.prompt:
         out["promptTokenCount"] = usage.prompt
@@ -521,9 +690,9 @@ def _usage_json(usage: Usage) -> JsonDict:
     return out
 
 
-def _candidate(text: str | None, index: int, finish_reason: str | None) -> JsonDict:
-    """A candidate; ``text=None`` gives a content without parts, as when no token was emitted."""
-    content: JsonDict = {"role": "model"} if text is None else {"parts": [{"text": text}], "role": "model"}
+def _candidate(parts: Sequence[JsonDict], index: int, finish_reason: str | None) -> JsonDict:
+    """A candidate; no ``parts`` gives a content without parts, as when no token was emitted."""
+    content: JsonDict = {"parts": list(parts), "role": "model"} if parts else {"role": "model"}
     candidate: JsonDict = {"content": content}
     if finish_reason:
         candidate["finishReason"] = finish_reason
@@ -541,43 +710,113 @@ def _safety_ratings(blocked_category: str) -> list[JsonDict]:
     return ratings
 
 
-def _payloads(call: GeminiCall, outcome: Outcome) -> list[JsonDict]:
+def word_chunks(text: str, count: int = _STREAM_CHUNKS) -> list[str]:
+    """``text`` in up to ``count`` pieces of whole words (with their trailing spaces), joining to ``text``."""
+    words = re.findall(r"\s*\S+\s*", text)
+    if len(words) < 2:
+        return [text]
+    n = min(count, len(words))
+    return ["".join(words[k * len(words) // n : (k + 1) * len(words) // n]) for k in range(n)]
+
+
+def _cut(chunks: Sequence[str], length: int) -> list[str]:
+    """The first ``length`` characters of ``chunks``, chunked as they were."""
+    kept: list[str] = []
+    for chunk in chunks:
+        if length <= 0:
+            break
+        kept.append(chunk[:length])
+        length -= len(chunk)
+    return kept
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A reply as the model delivers it: text chunks (none when no answer token fit), finish reason, usage,
+    and the thought summary that comes first when one was asked for."""
+
+    chunks: tuple[str, ...]
+    finish_reason: str
+    usage: Usage
+    thought_summary: str | None
+
+
+def _answer(call: GeminiCall, reply: Reply, candidates: int, thinking: _Thinking) -> _Answer:
+    """``reply`` after thinking. Thought tokens count against ``maxOutputTokens`` with the answer's
+    (https://github.com/googleapis/python-genai/issues/2062 on Gemini 3), so what does not fit after them is
+    cut off where the limit falls, with finishReason MAX_TOKENS, and a model that thought up to the limit
+    sends no text part at all (https://github.com/stanford-crfm/helm/pull/3804,
+    https://github.com/googleapis/python-genai/issues/811). An explicit ``Reply.usage`` replaces the
+    emulation: its counts are reported and the text is sent as scripted."""
+    stream = call.method == "streamGenerateContent"
+    chunks = list(reply.chunks) if reply.chunks is not None else word_chunks(reply.text)
+    if not stream:
+        chunks = [reply.text]
+    if reply.usage is not None:
+        summary = _thought_summary(call) if thinking.include_thoughts and reply.usage.thoughts else None
+        return _Answer(tuple(chunks), reply.finish_reason, reply.usage, summary)
+    thoughts = min(thinking.tokens, call.max_output_tokens)
+    room = call.max_output_tokens - thoughts
+    finish = reply.finish_reason
+    text = reply.text
+    if count_tokens(text) > room:
+        text, finish = text[: room * 4], "MAX_TOKENS"  # room * 4 characters are ``room`` tokens
+        chunks = _cut(chunks, len(text))
+    usage = Usage(call.prompt_tokens, candidates * count_tokens(text), thoughts)
+    summary = _thought_summary(call) if thinking.include_thoughts and thoughts else None
+    return _Answer(tuple(chunks), finish, usage, summary)
+
+
+def _record(call: GeminiCall, finish_reason: str | None, usage: Usage) -> None:
+    call.finish_reason, call.usage, call.thoughts_tokens = finish_reason, usage, usage.thoughts
+
+
+def _thought_summary(call: GeminiCall) -> str:
+    return f"**Weighing the question**\nThinking about: {call.user_text[:60]}"
+
+
+def _payloads(call: GeminiCall, outcome: Outcome, thinking: _Thinking) -> list[JsonDict]:
     """The answer's JSON objects: one for generateContent, one per SSE event for streaming."""
     stamp = {"modelVersion": call.model, "responseId": secrets.token_urlsafe(16)}
     if isinstance(outcome, Fault):
         usage = Usage(call.prompt_tokens, 0)
         if outcome.kind == "blocked_prompt":
             feedback = {"blockReason": "SAFETY", "safetyRatings": _safety_ratings("HARASSMENT")}
+            _record(call, None, usage)
             return [{"promptFeedback": feedback, "usageMetadata": _usage_json(usage)} | stamp]
         if outcome.kind == "max_tokens":
-            candidates = [_candidate(outcome.text or None, 0, "MAX_TOKENS")]
-            limit = int(_get(call.generation_config, "maxOutputTokens") or 0)
+            parts = [{"text": outcome.text}] if outcome.text else []
+            candidates = [_candidate(parts, 0, "MAX_TOKENS")]
             written = count_tokens(outcome.text)
-            usage = Usage(call.prompt_tokens, written, max(0, limit - written))
+            usage = Usage(call.prompt_tokens, written, max(0, call.max_output_tokens - written))
         elif outcome.kind == "blocked_reply":
             candidates = [
                 {"finishReason": "SAFETY", "index": 0, "safetyRatings": _safety_ratings("HARASSMENT")}
             ]
         else:
             candidates = [{"finishReason": "RECITATION", "index": 0}]
+        _record(call, candidates[0]["finishReason"], usage)
         return [{"candidates": candidates, "usageMetadata": _usage_json(usage)} | stamp]
-    n = int(_get(call.generation_config, "candidateCount") or 1)
-    usage = outcome.usage or Usage(call.prompt_tokens, n * count_tokens(outcome.text))
-    stream = call.method == "streamGenerateContent"
-    pieces = list(outcome.chunks or [outcome.text]) if stream else [outcome.text]
+    n = call.candidate_count
+    answer = _answer(call, outcome, n, thinking)
+    _record(call, answer.finish_reason, answer.usage)
+    thought = [{"text": answer.thought_summary, "thought": True}] if answer.thought_summary else []
+    events: list[list[JsonDict]] = [thought] if thought else []
+    if call.method == "generateContent":
+        events = [[*thought, {"text": "".join(answer.chunks)}] if answer.chunks else thought]
+    else:
+        events += [[{"text": chunk}] for chunk in answer.chunks]
+    events = events or [[]]
     payloads = []
-    for i, piece in enumerate(pieces):
-        last = i == len(pieces) - 1
+    for i, parts in enumerate(events):
+        last = i == len(events) - 1
         payload: JsonDict = {
-            "candidates": [_candidate(piece, k, outcome.finish_reason if last else None) for k in range(n)]
+            "candidates": [_candidate(parts, k, answer.finish_reason if last else None) for k in range(n)]
         }
         if last:
-            payload["usageMetadata"] = _usage_json(usage)
+            payload["usageMetadata"] = _usage_json(answer.usage)
         payloads.append(payload | stamp)
     return payloads
-
-
-# ---------------------------------------------------------------------------------------------- the fake
 
 
 class FakeGemini:
@@ -592,6 +831,8 @@ class FakeGemini:
         self.api_key = api_key
         self.responder = responder
         self.models = tuple(models)
+        for model in self.models:
+            thinking_spec(model)  # every model served thinks as documented
         self.calls: list[GeminiCall] = []
         self._scripts: list[Script] = []
         self._runner: web.AppRunner | None = None
@@ -677,12 +918,12 @@ class FakeGemini:
             raw = await request.read()
             body = _parse_body(raw)
             call.body = body if raw.strip() else None
-            if not isinstance(body, dict):
-                raise _bad_request(
-                    'Invalid JSON payload received. Unknown name "": Root element must be a message.'
-                )
-            _check_shape(body, _REQUEST, "", version)
-            _describe(call, body)
+            typed_body, raw_level = (
+                _take_thinking_level(version, body) if isinstance(body, dict) else (body, None)
+            )
+            parsed = _parse(version, "GenerateContentRequest", typed_body)
+            level = _thinking_level(raw_level)
+            _describe(call, parsed, body)
             if model not in self.models:
                 raise _ApiError(
                     404,
@@ -691,16 +932,21 @@ class FakeGemini:
                     f"{method}. Call ListModels to see the list of available models and their supported "
                     "methods.",
                 )
-            _check_semantics(body)
+            _check_semantics(parsed)
+            thinking = _plan_thinking(model, level, parsed)
         except _ApiError as err:
             return await self._respond(request, err.code, err.body(), call)
+        call.thinking_level, call.thinking_budget = thinking.level, thinking.budget
+        call.include_thoughts = thinking.include_thoughts
         outcome = call.outcome = self._pick(call)
         hang = isinstance(outcome, Fault) and outcome.kind == "hang"
         if not await self._pause(None if hang else outcome.latency):
             return await self._respond(request, _SHUTTING_DOWN.code, _SHUTTING_DOWN.body(), call)
         if isinstance(outcome, Fault) and (error := _fault_error(outcome, model)) is not None:
             return await self._respond(request, error.code, error.body(), call)
-        payloads = _payloads(call, outcome)
+        payloads = _payloads(call, outcome, thinking)
+        for payload in payloads:
+            _check_answer(version, "GenerateContentResponse", payload)
         if method == "generateContent":
             return await self._respond(request, 200, payloads[0], call)
         if request.query.get("alt") != "sse":  # without alt=sse the API streams one JSON array
@@ -710,13 +956,15 @@ class FakeGemini:
         )
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
+        version = request.match_info["version"]
         try:
             self._check_key(request)
-            size = int(request.query.get("pageSize") or 50)
-            start = int(request.query.get("pageToken") or 0)
-        except ValueError:
-            err = _invalid("Invalid page size or page token.")
-            return await self._respond(request, err.code, err.body())
+            listing = _parse_query(version, "ListModelsRequest", request.query, {})
+            size = listing.page_size or 50
+            try:
+                start = int(listing.page_token or 0)
+            except ValueError:
+                raise _invalid("Invalid page token.") from None
         except _ApiError as err:
             return await self._respond(request, err.code, err.body())
         payload: JsonDict = {
@@ -724,19 +972,23 @@ class FakeGemini:
         }
         if start + max(size, 1) < len(self.models):
             payload["nextPageToken"] = str(start + max(size, 1))
+        _check_answer(version, "ListModelsResponse", payload)
         return await self._respond(request, 200, payload)
 
     async def _get_model(self, request: web.Request) -> web.StreamResponse:
         model, version = request.match_info["model"], request.match_info["version"]
         try:
             self._check_key(request)
+            _parse_query(version, "GetModelRequest", request.query, {"name": f"models/{model}"})
             if model not in self.models:
                 raise _ApiError(
                     404, "NOT_FOUND", f"Model is not found: models/{model} for api version {version}"
                 )
         except _ApiError as err:
             return await self._respond(request, err.code, err.body())
-        return await self._respond(request, 200, self._model_info(model))
+        payload = self._model_info(model)
+        _check_answer(version, "Model", payload)
+        return await self._respond(request, 200, payload)
 
     async def _unknown(self, request: web.Request) -> web.StreamResponse:
         return await self._respond(request, _NOT_FOUND.code, _NOT_FOUND.body())
