@@ -1,5 +1,6 @@
-# Sourced by scripts/run and scripts/test: makes .venv (Python >= 3.11) and installs the project into it
-# when pyproject.toml changed since the last install. Usage: ensure_venv base|dev
+# Sourced by scripts/run, scripts/test and scripts/lock: makes .venv (Python >= 3.11) and installs Parley
+# into it from the dependency lock (requirements/*.lock, with hashes) whenever the lock or pyproject.toml
+# changed since the last install. Usage: ensure_venv base|dev
 ensure_venv() {
     local extras=$1 python stamp want
     if [ ! -x .venv/bin/python ]; then
@@ -16,17 +17,14 @@ ensure_venv() {
             exit 2
         fi
     fi
-    want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+    want=$(cat pyproject.toml "requirements/$extras.lock" | sha256sum | cut -d' ' -f1)
     stamp=.venv/.parley-$extras
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        echo "installing Parley ($extras) into .venv" >&2
+        echo "installing Parley ($extras) into .venv from requirements/$extras.lock" >&2
         .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-        if [ "$extras" = dev ]; then
-            .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-            echo "$want" > .venv/.parley-base
-        else
-            .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
-        fi
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+            -r "requirements/$extras.lock"
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
         echo "$want" > "$stamp"
     fi
 }

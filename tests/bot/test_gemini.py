@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.core.llm import (
+    THINKING_ALLOWANCE,
     Completion,
     FailureKind,
     FinishReason,
@@ -17,6 +18,7 @@ from bot.core.llm import (
     LLMRequest,
     Thinking,
     TokenUsage,
+    output_budget,
 )
 from bot.gemini import GeminiLLM, GeminiSetupError
 from tests.fakes.fake_gemini import FakeGemini, Fault, Reply, Usage
@@ -28,8 +30,13 @@ MODEL = "gemini-3.1-flash-lite"
 def request(
     system: str = "You are the Rebel Pilot.", *, timeout_s: float = 5.0, model: str = MODEL
 ) -> LLMRequest:
+    # The model thinks at its default level: the answer's 256 tokens come on top of that allowance.
     return LLMRequest(
-        model=model, system=system, prompt="Was it justified?", timeout_s=timeout_s, max_output_tokens=256
+        model=model,
+        system=system,
+        prompt="Was it justified?",
+        timeout_s=timeout_s,
+        max_output_tokens=output_budget(256, Thinking.MINIMAL),
     )
 
 
@@ -63,7 +70,7 @@ async def test_a_reply_carries_text_usage_and_the_request_as_sent(gemini: FakeGe
     assert call.method == "generateContent"
     assert call.system_text == "You are the Rebel Pilot."
     assert call.user_text == "Was it justified?"
-    assert call.generation_config["maxOutputTokens"] == 256
+    assert call.generation_config["maxOutputTokens"] == 256 + THINKING_ALLOWANCE[Thinking.MINIMAL]
 
 
 async def test_503s_are_retried_until_success(gemini: FakeGemini, llm: GeminiLLM) -> None:

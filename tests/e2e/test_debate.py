@@ -167,13 +167,14 @@ async def test_when_every_persona_fails_the_status_says_so_and_no_verdict_is_ask
 async def test_a_ten_thousand_character_reply_lands_whole(
     discord_fake: FakeDiscord, gemini: FakeGemini
 ) -> None:
+    # The verdict has the room for it (2,500 tokens); a persona's answer budget is 1,024 tokens.
     long_reply = ("Red Five standing by. " * 500)[:10_000]
-    gemini.script(persona_system("Droid Analyst"), Reply(long_reply))
+    gemini.script("You chair a structured debate", Reply(long_reply))
     run = await run_debate_command(discord_fake, QUESTION)
 
-    assert run.text_of("🤖 Droid Analyst") == long_reply
-    droid_parts = [e for e in run.thread_embeds if e.get("title") == "🤖 Droid Analyst"]
-    assert len(droid_parts) == 1
+    assert run.text_of("⚖️ Verdict") == long_reply
+    verdict_parts = [e for e in run.thread_embeds if e.get("title") == "⚖️ Verdict"]
+    assert len(verdict_parts) == 1
     assert len([e for e in run.thread_embeds if not e.get("title")]) >= 2
     assert all(request.status < 300 for request in run.requests()), [
         (request.route, request.status, request.response)
