@@ -12,13 +12,24 @@ from discord import app_commands
 
 from bot.core.limits import Refused
 from bot.core.validation import Invalid
-from bot.moderation import NotModerator
 
 log = logging.getLogger(__name__)
 
 
 class UserFacingError(app_commands.AppCommandError):
     """A refusal or problem whose message is written for the member who ran the command."""
+
+
+class NotModerator(app_commands.CheckFailure):
+    """The member is neither a Manage Server holder nor has the server's moderator role."""
+
+    def __init__(self, moderator_role_id: int | None) -> None:
+        super().__init__("not a moderator")
+        self.moderator_role_id = moderator_role_id
+
+    def explain(self) -> str:
+        role = f" or the <@&{self.moderator_role_id}> role" if self.moderator_role_id else ""
+        return f"Only moderators can do this: it needs the **Manage Server** permission{role}."
 
 
 class BotActionForbidden(app_commands.AppCommandError):
