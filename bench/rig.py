@@ -165,6 +165,8 @@ class Rig:
             "GEMINI_BASE_URL": self.gemini.base_url,
             "DATABASE_URL": self.database_url,
             "MAX_DEBATES_PER_GUILD": "1000",
+            "DEBATE_COOLDOWN_S": "0",  # the bench's members start debates back to back
+            "DAILY_TOKEN_BUDGET": "0",
             "PATH": os.environ.get("PATH", ""),
             **self.bot_env,
         }

@@ -150,6 +150,7 @@ class ParleyBot(commands.AutoShardedBot):
             senders=self.senders,
             rate_limits=self.rate_limits,
             run_id=self.run_id,
+            deadline_s=settings.longest_debate_s,
         )
         self._recovered = False
         self._stopping = False

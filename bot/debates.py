@@ -49,17 +49,10 @@ from bot.venues import Venue, can_post_in_channel, choose_venue
 log = logging.getLogger(__name__)
 
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
-DEADLINE_MARGIN_S = 60.0
-"""Beyond the personas' and the verdict's own budgets, time a whole debate may take to post."""
 CLOSING_WAIT_S = 20.0
 """How long an interrupted debate waits for what it had queued (and its note) to land."""
 STOPPED = "Parley was stopped before it finished"
 TOO_LONG = "it took longer than Parley allows"
-
-
-def debate_deadline_s(persona_timeout_s: float, verdict_timeout_s: float) -> float:
-    """The longest a debate may run: its personas, its verdict, and time to post them."""
-    return persona_timeout_s + verdict_timeout_s + DEADLINE_MARGIN_S
 
 
 @dataclass
@@ -102,6 +95,7 @@ class DebateService:
         senders: ChannelSenders,
         rate_limits: RateLimits,
         run_id: str,
+        deadline_s: float,
     ) -> None:
         self._client = client
         self.config = config
@@ -111,8 +105,9 @@ class DebateService:
         self._senders = senders
         self._rate_limits = rate_limits
         self._run_id = run_id
-        # A debate ends well inside the interaction token's 15 minutes, whatever the models do.
-        self.deadline_s = debate_deadline_s(config.persona_timeout_s, config.verdict_timeout_s)
+        self.deadline_s = deadline_s
+        """A debate ends within this, well inside the interaction token's 15 minutes, whatever the models
+        do (``Settings.longest_debate_s``)."""
 
     async def run(
         self, interaction: discord.Interaction[discord.Client], question: str, preset: str | None

@@ -1,24 +1,46 @@
-"""Every app-command error becomes one clear, ephemeral message; the unexpected ones get a reference id."""
+"""Every app-command error becomes one clear, ephemeral message; the unexpected ones get a reference id.
+
+Private replies always fit Discord's limits: what does not fit in a message goes out as a text file.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.core.limits import Refused
+from bot.core.render import CONTENT_LIMIT
+from bot.core.text import overflow, truncate
 from bot.core.validation import Invalid
-from bot.moderation import NotModerator
 
 log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+PROBLEMS_FILE = "problems.txt"
+OVERFLOW_NOTE = f"…and more: the whole message is in the attached {PROBLEMS_FILE}."
 
 
 class UserFacingError(app_commands.AppCommandError):
     """A refusal or problem whose message is written for the member who ran the command."""
+
+
+class NotModerator(app_commands.CheckFailure):
+    """The member is neither a Manage Server holder nor has the server's moderator role."""
+
+    def __init__(self, moderator_role_id: int | None) -> None:
+        super().__init__("not a moderator")
+        self.moderator_role_id = moderator_role_id
+
+    def explain(self) -> str:
+        role = f" or the <@&{self.moderator_role_id}> role" if self.moderator_role_id else ""
+        return f"Only moderators can do this: it needs the **Manage Server** permission{role}."
 
 
 class BotActionForbidden(app_commands.AppCommandError):
@@ -78,7 +100,7 @@ def describe(error: BaseException) -> tuple[str, str | None]:
         case app_commands.CommandOnCooldown(retry_after=retry_after):
             return f"Slow down: you can use this again in {retry_after:.0f} s.", None
         case app_commands.TransformerError():
-            return f"That option value isn't valid: {error}", None
+            return f"That option value isn't valid: {truncate(str(error), 300)}", None
         case app_commands.CheckFailure():
             return "You can't use this command here.", None
         case discord.Forbidden(text=text, code=code):
@@ -95,17 +117,46 @@ def describe(error: BaseException) -> tuple[str, str | None]:
     )
 
 
-async def report(interaction: discord.Interaction[discord.Client], error: BaseException) -> None:
+def fitted(content: str, files: Sequence[discord.File] = ()) -> tuple[str, list[discord.File]]:
+    """``content`` within Discord's 2000 characters; lines that do not fit go whole into problems.txt."""
+    message, spilled = overflow(content, CONTENT_LIMIT, OVERFLOW_NOTE)
+    attached = list(files)
+    if spilled is not None:
+        attached.append(discord.File(io.BytesIO(spilled.encode()), filename=PROBLEMS_FILE))
+    return message, attached
+
+
+async def acknowledge_privately(interaction: discord.Interaction[Any]) -> None:
+    """Acknowledge within Discord's 3 seconds, privately, before anything slow; :func:`send_private`
+    then answers with the follow-up that replaces Discord's "thinking…" message."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+async def send_private(
+    interaction: discord.Interaction[Any],
+    content: str = "",
+    *,
+    embed: discord.Embed | None = None,
+    files: Sequence[discord.File] = (),
+) -> None:
+    """Answer ``interaction`` ephemerally, without pings: the response itself, or after a deferral the
+    follow-up that replaces Discord's "thinking…" message. Long content spills into problems.txt."""
+    message, attached = fitted(content, files)
+    extra: dict[str, Any] = {"content": message} if message else {}
+    if embed is not None:
+        extra["embed"] = embed
+    if attached:
+        extra["files"] = attached
+    if interaction.response.is_done():
+        await interaction.followup.send(ephemeral=True, allowed_mentions=NO_PINGS, **extra)
+    else:
+        await interaction.response.send_message(ephemeral=True, allowed_mentions=NO_PINGS, **extra)
+
+
+async def report(interaction: discord.Interaction[Any], error: BaseException) -> None:
     """Tell the member what went wrong, privately, whether or not the interaction was answered yet."""
     message, _reference = describe(error)
     try:
-        if interaction.response.is_done():
-            await interaction.followup.send(
-                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
-        else:
-            await interaction.response.send_message(
-                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
+        await send_private(interaction, message)
     except discord.HTTPException as send_error:
         log.warning("could not report an error to the member: %s", send_error)

@@ -7,20 +7,12 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from bot.errors import NotModerator
+
 if TYPE_CHECKING:
     from bot.client import ParleyBot
 
-
-class NotModerator(app_commands.CheckFailure):
-    """The member is neither a Manage Server holder nor has the server's moderator role."""
-
-    def __init__(self, moderator_role_id: int | None) -> None:
-        super().__init__("not a moderator")
-        self.moderator_role_id = moderator_role_id
-
-    def explain(self) -> str:
-        role = f" or the <@&{self.moderator_role_id}> role" if self.moderator_role_id else ""
-        return f"Only moderators can do this: it needs the **Manage Server** permission{role}."
+__all__ = ["ModeratorGroup", "NotModerator", "require_moderator"]
 
 
 async def require_moderator(interaction: discord.Interaction[ParleyBot]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 from dotenv import find_dotenv, load_dotenv
 
 from bot.core.llm import Thinking
+from bot.core.validation import MODEL_NAME_MAX_LENGTH
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///parley.db"
@@ -26,6 +28,19 @@ TOKEN_PLACEHOLDERS = {
     "GEMINI_API_KEY": "paste-your-gemini-api-key-here",
 }
 
+
+INTERACTION_LIFETIME_S = 15 * 60
+"""How long Discord lets a bot use an interaction's token: the whole debate must fit inside it."""
+VERDICT_TIMEOUT_FACTOR = 1.5
+DEBATE_POSTING_MARGIN_S = 60.0
+"""Time a debate may take beyond its personas' and verdict's budgets (cogs/debate.py's margin)."""
+MAX_PERSONA_TIMEOUT_S = 300.0
+"""The longest persona budget: 300 + 450 (verdict) + 60 = 810 s, a minute and a half inside the token."""
+
+DEFAULT_DEBATE_COOLDOWN_S = 20
+"""A member waits this long between two debates they start: one member cannot flood a public server."""
+DEFAULT_DAILY_TOKEN_BUDGET = 500_000
+"""Gemini tokens a server may use per UTC day, about a hundred debates: one server cannot run up the bill."""
 
 N = TypeVar("N", int, float)
 
@@ -73,9 +88,9 @@ class Settings:
     persona_thinking: Thinking = DEFAULT_PERSONA_THINKING
     verdict_thinking: Thinking = DEFAULT_VERDICT_THINKING
     gemini_max_concurrency: int = 32
-    debate_cooldown_s: int = 0
+    debate_cooldown_s: int = DEFAULT_DEBATE_COOLDOWN_S
     max_debates_per_guild: int = 25
-    daily_token_budget: int = 0
+    daily_token_budget: int = DEFAULT_DAILY_TOKEN_BUDGET
     shutdown_grace_s: float = 30.0
     dev_guild_id: int | None = None
     shard_count: int | None = None
@@ -85,7 +100,12 @@ class Settings:
     @property
     def verdict_timeout_s(self) -> float:
         """The verdict's budget: it reads every answer and writes the longest text."""
-        return self.persona_timeout_s * 1.5
+        return self.persona_timeout_s * VERDICT_TIMEOUT_FACTOR
+
+    @property
+    def longest_debate_s(self) -> float:
+        """The longest a debate may take: its personas, its verdict and the posting margin."""
+        return self.persona_timeout_s + self.verdict_timeout_s + DEBATE_POSTING_MARGIN_S
 
     @property
     def custom_discord_api(self) -> bool:
@@ -97,13 +117,23 @@ def _where(name: str) -> str:
     return f"set {name} in the environment or in .env (see .env.example)"
 
 
-def _secret(env: Mapping[str, str], name: str) -> Secret:
+def _secret_problem(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     if not value:
-        raise SettingsError(f"{name} is missing: {_where(name)}")
+        return f"{name} is missing"
     if value == TOKEN_PLACEHOLDERS[name]:
-        raise SettingsError(f"{name} still holds the .env.example placeholder: {_where(name)}")
-    return Secret(value)
+        return f"{name} still holds the .env.example placeholder"
+    return None
+
+
+def _secrets(env: Mapping[str, str]) -> tuple[Secret, ...]:
+    """Every secret, or one line naming each that is missing or still a placeholder."""
+    problems = {name: _secret_problem(env, name) for name in TOKEN_PLACEHOLDERS}
+    wrong = [name for name, problem in problems.items() if problem is not None]
+    if wrong:
+        said = " and ".join(problem for problem in problems.values() if problem is not None)
+        raise SettingsError(f"{said}: {_where(' and '.join(wrong))}")
+    return tuple(Secret(env[name].strip()) for name in TOKEN_PLACEHOLDERS)
 
 
 def _url(env: Mapping[str, str], name: str) -> str | None:
@@ -116,7 +146,16 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     return value.rstrip("/")
 
 
-def _number(env: Mapping[str, str], name: str, kind: type[N], default: N, minimum: N) -> N:
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    kind: type[N],
+    default: N,
+    minimum: N,
+    maximum: N | None = None,
+    because: str = "",
+) -> N:
+    """A number from ``name`` (``default`` when unset), finite and within its bounds."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -124,9 +163,38 @@ def _number(env: Mapping[str, str], name: str, kind: type[N], default: N, minimu
         value = kind(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a {kind.__name__} number, got {raw!r}: {_where(name)}") from None
+    if not math.isfinite(value):  # float() reads "nan", "inf" and "-inf" as well
+        raise SettingsError(f"{name} must be a finite number, got {raw!r}: {_where(name)}")
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}: {_where(name)}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, got {raw!r}{because}: {_where(name)}")
     return value
+
+
+def _persona_timeout(env: Mapping[str, str]) -> float:
+    """``PERSONA_TIMEOUT_S``, short enough that a whole debate ends inside the interaction's 15 minutes."""
+    because = (
+        f" (a debate takes up to {1 + VERDICT_TIMEOUT_FACTOR:g}× it plus {DEBATE_POSTING_MARGIN_S:.0f} s, "
+        f"and must end inside the {INTERACTION_LIFETIME_S // 60} minutes Discord keeps an interaction open)"
+    )
+    return _number(env, "PERSONA_TIMEOUT_S", float, 60.0, 1.0, MAX_PERSONA_TIMEOUT_S, because)
+
+
+def _models(env: Mapping[str, str]) -> tuple[str, str, tuple[str, ...]]:
+    """The persona model, the verdict model and the models moderators may choose from."""
+    persona_model = _word(env, "PERSONA_MODEL", DEFAULT_PERSONA_MODEL)
+    verdict_model = _word(env, "VERDICT_MODEL", DEFAULT_VERDICT_MODEL)
+    allowed = tuple(dict.fromkeys(m.strip() for m in env.get("ALLOWED_MODELS", "").split(",") if m.strip()))
+    named = {"PERSONA_MODEL": (persona_model,), "VERDICT_MODEL": (verdict_model,), "ALLOWED_MODELS": allowed}
+    for name, models in named.items():
+        for model in models:
+            if len(model) > MODEL_NAME_MAX_LENGTH:
+                raise SettingsError(
+                    f"{name} holds a model name of {len(model)} characters; Discord offers choices of at "
+                    f"most {MODEL_NAME_MAX_LENGTH}: {_where(name)}"
+                )
+    return persona_model, verdict_model, allowed or tuple(dict.fromkeys((persona_model, verdict_model)))
 
 
 def _optional_int(env: Mapping[str, str], name: str, minimum: int) -> int | None:
@@ -168,29 +236,28 @@ def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]
 
 def settings_from(env: Mapping[str, str]) -> Settings:
     """Build :class:`Settings` from a mapping of environment variables, or raise :class:`SettingsError`."""
-    persona_model = _word(env, "PERSONA_MODEL", DEFAULT_PERSONA_MODEL)
-    verdict_model = _word(env, "VERDICT_MODEL", DEFAULT_VERDICT_MODEL)
-    allowed = tuple(dict.fromkeys(m.strip() for m in env.get("ALLOWED_MODELS", "").split(",") if m.strip()))
+    discord_token, gemini_api_key = _secrets(env)  # first: on a first run, these are what is missing
+    persona_model, verdict_model, allowed_models = _models(env)
     log_level = _word(env, "LOG_LEVEL", "INFO").upper()
     if not isinstance(logging.getLevelNamesMapping().get(log_level), int):
         raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
     shard_count, shard_ids = _shards(env)
     return Settings(
-        discord_token=_secret(env, "DISCORD_TOKEN"),
-        gemini_api_key=_secret(env, "GEMINI_API_KEY"),
+        discord_token=discord_token,
+        gemini_api_key=gemini_api_key,
         discord_api_base=_url(env, "DISCORD_API_BASE") or DEFAULT_DISCORD_API_BASE,
         gemini_base_url=_url(env, "GEMINI_BASE_URL"),
         database_url=_word(env, "DATABASE_URL", DEFAULT_DATABASE_URL),
         persona_model=persona_model,
         verdict_model=verdict_model,
-        allowed_models=allowed or tuple(dict.fromkeys((persona_model, verdict_model))),
-        persona_timeout_s=_number(env, "PERSONA_TIMEOUT_S", float, 60.0, 1.0),
+        allowed_models=allowed_models,
+        persona_timeout_s=_persona_timeout(env),
         persona_thinking=_thinking(env, "PERSONA_THINKING", DEFAULT_PERSONA_THINKING),
         verdict_thinking=_thinking(env, "VERDICT_THINKING", DEFAULT_VERDICT_THINKING),
         gemini_max_concurrency=_number(env, "GEMINI_MAX_CONCURRENCY", int, 32, 1),
-        debate_cooldown_s=_number(env, "DEBATE_COOLDOWN_S", int, 0, 0),
+        debate_cooldown_s=_number(env, "DEBATE_COOLDOWN_S", int, DEFAULT_DEBATE_COOLDOWN_S, 0),
         max_debates_per_guild=_number(env, "MAX_DEBATES_PER_GUILD", int, 25, 1),
-        daily_token_budget=_number(env, "DAILY_TOKEN_BUDGET", int, 0, 0),
+        daily_token_budget=_number(env, "DAILY_TOKEN_BUDGET", int, DEFAULT_DAILY_TOKEN_BUDGET, 0),
         shutdown_grace_s=_number(env, "SHUTDOWN_GRACE_S", float, 30.0, 0.0),
         dev_guild_id=_optional_int(env, "DEV_GUILD_ID", 1),
         shard_count=shard_count,

@@ -1,4 +1,8 @@
-"""Interactive pieces: confirmation buttons and the persona editing modal."""
+"""Interactive pieces: confirmation buttons and the persona editing modal.
+
+Both answer later than the command that showed them (a modal can be submitted up to 15 minutes on), so
+each runs its ``check`` again when it is used: a member who lost the right in between changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -12,32 +16,46 @@ from discord import app_commands
 
 from bot.core.personas import PRESET_TITLES, Persona
 from bot.core.render import CONTENT_LIMIT
-from bot.core.text import truncate
-from bot.core.validation import INSTRUCTIONS_MAX_LENGTH, NAME_MAX_LENGTH, Invalid, format_colour
-from bot.errors import report
+from bot.core.text import discord_length, truncate
+from bot.core.validation import (
+    COLOUR_MAX_LENGTH,
+    EMOJI_MAX_LENGTH,
+    INSTRUCTIONS_MAX_LENGTH,
+    MODEL_NAME_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    Invalid,
+    format_colour,
+)
+from bot.errors import NotModerator, UserFacingError, describe, report, send_private
 
 NO_PINGS = discord.AllowedMentions.none()
 MODAL_TITLE_LIMIT = 45
 PRESET_CHOICES = [app_commands.Choice(name=title[:100], value=name) for name, title in PRESET_TITLES.items()]
 """The built-in panels as slash-command choices."""
 
+REFUSALS = (Invalid, NotModerator, UserFacingError)
+"""What a check or an action raises to refuse, with a message for the member; nothing has changed."""
+
 
 ConfirmAction = Callable[[], Awaitable[str]]
+Check = Callable[[discord.Interaction[Any]], Awaitable[None]]
+"""Raises (:class:`NotModerator`…) unless the member behind the interaction may still do this."""
 
 
 class Confirm(discord.ui.View):
     """Confirm and Cancel buttons, usable only by the member who asked; ``action`` runs on Confirm.
 
-    ``action`` returns the message that replaces the question; an :class:`Invalid` it raises is shown
-    the same way, and nothing changes.
+    Confirm runs ``check`` again first. ``action`` returns the message that replaces the question; a
+    refusal (:data:`REFUSALS`) from either is shown the same way, and nothing changes.
     """
 
     def __init__(
-        self, owner_id: int, action: ConfirmAction, *, confirm_label: str, timeout: float = 120
+        self, owner_id: int, action: ConfirmAction, *, check: Check, confirm_label: str, timeout: float = 120
     ) -> None:
         super().__init__(timeout=timeout)
         self.owner_id = owner_id
         self.action = action
+        self.check = check
         self.message: discord.InteractionMessage | None = None
         self.confirm.label = confirm_label
 
@@ -57,10 +75,13 @@ class Confirm(discord.ui.View):
     ) -> None:
         self.stop()
         try:
+            await self.check(interaction)
             outcome = await self.action()
-        except Invalid as problem:
-            outcome = f"Nothing changed: {problem}"
-        await interaction.response.edit_message(content=outcome, view=None, allowed_mentions=NO_PINGS)
+        except REFUSALS as refusal:
+            outcome = f"Nothing changed: {describe(refusal)[0]}"
+        await interaction.response.edit_message(
+            content=truncate(outcome, CONTENT_LIMIT), view=None, allowed_mentions=NO_PINGS
+        )
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
     async def cancel(
@@ -84,14 +105,18 @@ PersonaSaver = Callable[[dict[str, str]], Awaitable[str]]
 
 
 class PersonaModal(discord.ui.Modal):
-    """A form pre-filled with a persona; ``save`` gets the submitted fields and returns the reply."""
+    """A form pre-filled with a persona; on submit, ``check`` runs again, then ``save`` gets the fields
+    and returns the reply."""
 
-    def __init__(self, persona: Persona, save: PersonaSaver) -> None:
+    def __init__(self, persona: Persona, save: PersonaSaver, *, check: Check) -> None:
         super().__init__(title=truncate(f"Edit {persona.name}", MODAL_TITLE_LIMIT), timeout=900)
         self.save = save
+        self.check = check
         self.fields: dict[str, discord.ui.TextInput[PersonaModal]] = {
             "name": discord.ui.TextInput(label="Name", default=persona.name, max_length=NAME_MAX_LENGTH),
-            "emoji": discord.ui.TextInput(label="Emoji (one emoji)", default=persona.emoji, max_length=100),
+            "emoji": discord.ui.TextInput(
+                label="Emoji (one emoji)", default=persona.emoji, max_length=EMOJI_MAX_LENGTH
+            ),
             "instructions": discord.ui.TextInput(
                 label="Instructions",
                 style=discord.TextStyle.paragraph,
@@ -100,10 +125,16 @@ class PersonaModal(discord.ui.Modal):
                 max_length=INSTRUCTIONS_MAX_LENGTH,
             ),
             "colour": discord.ui.TextInput(
-                label="Colour (#RRGGBB)", default=format_colour(persona.colour), required=False, max_length=7
+                label="Colour (#RRGGBB)",
+                default=format_colour(persona.colour),
+                required=False,
+                max_length=COLOUR_MAX_LENGTH,
             ),
             "model": discord.ui.TextInput(
-                label="Model (blank: the server's default)", default=persona.model or "", required=False
+                label="Model (blank: the server's default)",
+                default=persona.model or "",
+                required=False,
+                max_length=MODEL_NAME_MAX_LENGTH,
             ),
         }
         for name, field in self.fields.items():
@@ -113,18 +144,19 @@ class PersonaModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         submitted = {name: field.value for name, field in self.fields.items()}
         try:
+            await self.check(interaction)
             outcome = await self.save(submitted)
-        except Invalid as problem:
-            await self._refuse(interaction, problem, submitted["instructions"])
+        except REFUSALS as refusal:
+            await self._refuse(interaction, describe(refusal)[0], submitted["instructions"])
             return
-        await interaction.response.send_message(outcome, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_private(interaction, outcome)
 
     @staticmethod
-    async def _refuse(interaction: discord.Interaction[Any], problem: Invalid, instructions: str) -> None:
+    async def _refuse(interaction: discord.Interaction[Any], problem: str, instructions: str) -> None:
         """Say what was wrong, and hand the typed instructions back so that nothing is lost."""
         head = f"Nothing changed:\n{problem}\n\nYour instructions, to paste again:"
         inline = f"{head}\n```\n{instructions.replace('```', 'ˋˋˋ')}\n```"
-        if len(inline) <= CONTENT_LIMIT:
+        if discord_length(inline) <= CONTENT_LIMIT:
             await interaction.response.send_message(inline, ephemeral=True, allowed_mentions=NO_PINGS)
             return
         attachment = discord.File(io.BytesIO(instructions.encode()), filename="instructions.txt")

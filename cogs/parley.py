@@ -1,4 +1,7 @@
-"""``/parley``: server settings for moderators (the moderator role, the audit log)."""
+"""``/parley``: server settings for moderators (the moderator role, the limits, usage and the audit log).
+
+Every subcommand that writes acknowledges the interaction first (privately), then writes and answers.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,26 @@ from discord.ext import commands
 from bot.client import ParleyBot
 from bot.core.limits import next_reset, utc_now
 from bot.core.render import audit_embed, usage_embed
+from bot.errors import UserFacingError, acknowledge_privately, send_private
 from bot.moderation import ModeratorGroup
 
-NO_PINGS = discord.AllowedMentions.none()
 AUDIT_ENTRIES = 15
+
+
+def role_problem(role: discord.Role) -> str | None:
+    """Why ``role`` cannot be the moderator role, or ``None`` if it can."""
+    if role.is_default():
+        return (
+            "`@everyone` can't be the moderator role: every member has it, so anyone could change the "
+            "panel and the limits. Nothing changed; pick a role only your moderators hold."
+        )
+    if role.managed:
+        return (
+            f"{role.mention} is managed by an integration (a bot's own role, the booster role or a "
+            "linked service's): Discord hands it out, not your moderators. Nothing changed; pick a role "
+            "your moderators hold."
+        )
+    return None
 
 
 class ParleyCog(commands.Cog):
@@ -30,6 +49,10 @@ class ParleyCog(commands.Cog):
         self, interaction: discord.Interaction[ParleyBot], role: discord.Role | None = None
     ) -> None:
         assert interaction.guild_id is not None  # the group is guild-only
+        problem = role_problem(role) if role is not None else None
+        if problem is not None:
+            raise UserFacingError(problem)
+        await acknowledge_privately(interaction)
         await self.bot.store.set_moderator_role(
             interaction.guild_id, interaction.user.id, role.id if role else None
         )
@@ -37,12 +60,13 @@ class ParleyCog(commands.Cog):
             message = "Cleared the moderator role: only members with **Manage Server** manage Parley now."
         else:
             message = f"Members with {role.mention} can now manage Parley's panel and settings here."
-        await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_private(interaction, message)
 
     async def _limit(self, interaction: discord.Interaction[ParleyBot], reply: str, **change: int) -> None:
         assert interaction.guild_id is not None
+        await acknowledge_privately(interaction)
         await self.bot.store.update_settings(interaction.guild_id, interaction.user.id, **change)
-        await interaction.response.send_message(reply, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_private(interaction, reply)
 
     @parley.command(name="cooldown", description="Seconds a member waits between two debates they start")
     @app_commands.describe(seconds="0 lets members start debates back to back (at most a day)")
@@ -84,14 +108,14 @@ class ParleyCog(commands.Cog):
         embed = discord.Embed.from_dict(
             dict(usage_embed(used, limits, admission.running(interaction.guild_id), next_reset(utc_now())))
         )
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_private(interaction, embed=embed)
 
     @parley.command(name="audit", description="Show the latest changes to this server's panel and settings")
     async def audit(self, interaction: discord.Interaction[ParleyBot]) -> None:
         assert interaction.guild_id is not None
         entries = await self.bot.store.audit_log(interaction.guild_id, limit=AUDIT_ENTRIES)
         embed = discord.Embed.from_dict(dict(audit_embed(entries)))
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_private(interaction, embed=embed)
 
 
 async def setup(bot: ParleyBot) -> None:

@@ -1,8 +1,12 @@
-"""``/panel`` for everyone, and the ``/persona`` group with which moderators shape their server's panel."""
+"""``/panel`` for everyone, and the ``/persona`` group with which moderators shape their server's panel.
+
+Every subcommand that writes acknowledges the interaction first (privately), so that a slow database never
+lets it expire; ``edit`` answers with a form and ``remove``/``reset`` with buttons, which check again.
+"""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import io
 
 import discord
@@ -24,13 +28,26 @@ from bot.core.panel import (
     without,
 )
 from bot.core.personas import PRESETS
-from bot.core.render import panel_embed
-from bot.core.validation import INSTRUCTIONS_MAX_LENGTH, NAME_MAX_LENGTH, Invalid, make_persona
-from bot.errors import UserFacingError
-from bot.moderation import ModeratorGroup
+from bot.core.render import CONTENT_LIMIT, panel_embed
+from bot.core.text import one_line, quoted, truncate
+from bot.core.validation import (
+    COLOUR_MAX_LENGTH,
+    EMOJI_MAX_LENGTH,
+    INSTRUCTIONS_MAX_LENGTH,
+    MODEL_NAME_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    Invalid,
+    make_persona,
+)
+from bot.errors import UserFacingError, acknowledge_privately, send_private
+from bot.moderation import ModeratorGroup, require_moderator
 from bot.ui import PRESET_CHOICES, Confirm, ConfirmAction, PersonaModal
 
 NO_PINGS = discord.AllowedMentions.none()
+FILENAME_SHOWN = 60
+"""Characters of an uploaded file's name that a reply repeats."""
+
+PersonaName = app_commands.Range[str, 1, NAME_MAX_LENGTH]
 
 
 def _guild(interaction: discord.Interaction[ParleyBot]) -> int:
@@ -48,6 +65,10 @@ def _backup(guild_id: int, panel: StoredPanel) -> list[discord.File]:
             io.BytesIO(export_panel(panel.personas)), filename=f"parley-panel-{guild_id}-previous.json"
         )
     ]
+
+
+def _panel_embed(panel: Panel, is_default: bool) -> discord.Embed:
+    return discord.Embed.from_dict(dict(panel_embed(panel, is_default)))
 
 
 class PersonasCog(commands.Cog):
@@ -74,8 +95,7 @@ class PersonasCog(commands.Cog):
     @app_commands.guild_only()
     async def panel(self, interaction: discord.Interaction[ParleyBot]) -> None:
         stored = await self._panel(interaction)
-        embed = discord.Embed.from_dict(dict(panel_embed(stored.personas, stored.is_default)))
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_private(interaction, embed=_panel_embed(stored.personas, stored.is_default))
 
     # -- autocomplete ------------------------------------------------------------------------------
 
@@ -104,9 +124,9 @@ class PersonasCog(commands.Cog):
 
     @persona.command(name="add", description="Add a persona to this server's panel")
     @app_commands.describe(
-        name="Display name, e.g. Judge (1–64 characters)",
+        name=f"Display name, e.g. Judge (1–{NAME_MAX_LENGTH} characters)",
         emoji="One emoji, e.g. ⚖️, or a server emoji",
-        instructions="Who this persona is and how it argues (10–2000 characters)",
+        instructions=f"Who this persona is and how it argues (10–{INSTRUCTIONS_MAX_LENGTH} characters)",
         colour="Embed colour as #RRGGBB (optional)",
         model="Gemini model for this persona (optional; default: the server's)",
     )
@@ -114,13 +134,14 @@ class PersonasCog(commands.Cog):
     async def add(
         self,
         interaction: discord.Interaction[ParleyBot],
-        name: app_commands.Range[str, 1, NAME_MAX_LENGTH],
-        emoji: app_commands.Range[str, 1, 100],
+        name: PersonaName,
+        emoji: app_commands.Range[str, 1, EMOJI_MAX_LENGTH],
         instructions: app_commands.Range[str, 1, INSTRUCTIONS_MAX_LENGTH],
-        colour: app_commands.Range[str, 1, 7] | None = None,
-        model: str | None = None,
+        colour: app_commands.Range[str, 1, COLOUR_MAX_LENGTH] | None = None,
+        model: app_commands.Range[str, 1, MODEL_NAME_MAX_LENGTH] | None = None,
     ) -> None:
-        current = await self._panel(interaction)
+        # The fields are checked before anything else; a persona without a colour gets one no persona
+        # on the panel uses, chosen from the panel as it is when the change is applied.
         persona = make_persona(
             name=name,
             emoji=emoji,
@@ -128,26 +149,30 @@ class PersonasCog(commands.Cog):
             colour=colour,
             model=model,
             allowed_models=self.bot.settings.allowed_models,
-            default_colour=free_colour(current.personas),
+            default_colour=0,
         )
-        _before, after = await self._change(
-            interaction, "add", functools.partial(with_added, persona=persona), f"added {persona.label}"
-        )
-        await interaction.response.send_message(
+        coloured = colour is not None and bool(colour.strip())
+
+        def add_to(panel: Panel) -> Panel:
+            added = persona if coloured else dataclasses.replace(persona, colour=free_colour(panel))
+            return with_added(panel, added)
+
+        await acknowledge_privately(interaction)
+        _before, after = await self._change(interaction, "add", add_to, f"added {persona.label}")
+        await send_private(
+            interaction,
             f"Added **{persona.label}**. The panel now has {len(after.personas)} personas.",
-            embed=discord.Embed.from_dict(dict(panel_embed(after.personas, after.is_default))),
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+            embed=_panel_embed(after.personas, after.is_default),
         )
 
     @persona.command(name="edit", description="Edit a persona in a form pre-filled with its current values")
     @app_commands.describe(name="The persona to edit")
     @app_commands.autocomplete(name=_names)
-    async def edit(self, interaction: discord.Interaction[ParleyBot], name: str) -> None:
+    async def edit(self, interaction: discord.Interaction[ParleyBot], name: PersonaName) -> None:
         current = await self._panel(interaction)
         persona = find(current.personas, name)
         if persona is None:
-            raise UserFacingError(f"There is no persona called {name.strip()!r} on this panel.")
+            raise UserFacingError(f"There is no persona called {quoted(name.strip())} on this panel.")
         guild_id, actor_id = _guild(interaction), interaction.user.id
 
         async def save(fields: dict[str, str]) -> str:
@@ -165,17 +190,18 @@ class PersonasCog(commands.Cog):
                 guild_id,
                 actor_id,
                 "edit",
-                functools.partial(with_replaced, name=persona.name, persona=edited),
+                lambda panel: with_replaced(panel, name=persona.name, persona=edited),
                 f"edited {edited.label} ({', '.join(changed)})",
             )
             return f"Saved **{edited.label}** ({', '.join(changed)} changed)."
 
-        await interaction.response.send_modal(PersonaModal(persona, save))
+        # A modal must be the first response; it checks the member again when it is submitted.
+        await interaction.response.send_modal(PersonaModal(persona, save, check=require_moderator))
 
     @persona.command(name="remove", description="Remove a persona from this server's panel")
     @app_commands.describe(name="The persona to remove")
     @app_commands.autocomplete(name=_names)
-    async def remove(self, interaction: discord.Interaction[ParleyBot], name: str) -> None:
+    async def remove(self, interaction: discord.Interaction[ParleyBot], name: PersonaName) -> None:
         current = await self._panel(interaction)
         without(current.personas, name)  # refuse now, before asking, if it cannot be done
         persona = find(current.personas, name)
@@ -183,10 +209,7 @@ class PersonasCog(commands.Cog):
 
         async def confirmed() -> str:
             await self._change(
-                interaction,
-                "remove",
-                functools.partial(without, name=persona.name),
-                f"removed {persona.label}",
+                interaction, "remove", lambda panel: without(panel, persona.name), f"removed {persona.label}"
             )
             return f"Removed **{persona.label}**."
 
@@ -208,9 +231,10 @@ class PersonasCog(commands.Cog):
     async def _ask(
         self, interaction: discord.Interaction[ParleyBot], question: str, label: str, action: ConfirmAction
     ) -> None:
-        view = Confirm(interaction.user.id, action, confirm_label=label)
+        """Ask with Confirm and Cancel; Confirm checks the member again before ``action`` writes."""
+        view = Confirm(interaction.user.id, action, check=require_moderator, confirm_label=label)
         await interaction.response.send_message(
-            question, view=view, ephemeral=True, allowed_mentions=NO_PINGS
+            truncate(question, CONTENT_LIMIT), view=view, ephemeral=True, allowed_mentions=NO_PINGS
         )
         view.message = await interaction.original_response()
 
@@ -221,6 +245,7 @@ class PersonasCog(commands.Cog):
         self, interaction: discord.Interaction[ParleyBot], name: app_commands.Choice[str]
     ) -> None:
         panel = PRESETS[name.value]
+        await acknowledge_privately(interaction)
         before, _after = await self._change(
             interaction, "preset", lambda _panel: panel, f"applied preset {name.value}"
         )
@@ -232,12 +257,11 @@ class PersonasCog(commands.Cog):
         file = discord.File(
             io.BytesIO(export_panel(stored.personas)), filename=f"parley-panel-{_guild(interaction)}.json"
         )
-        await interaction.response.send_message(
+        await send_private(
+            interaction,
             f"This server's panel ({len(stored.personas)} personas). "
             "Edit the file and bring it back with `/persona import`.",
-            file=file,
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+            files=[file],
         )
 
     @persona.command(
@@ -249,14 +273,13 @@ class PersonasCog(commands.Cog):
             raise Invalid(
                 f"The file is {file.size / 1024:.0f} KiB; the limit is {EXPORT_MAX_BYTES // 1024} KiB."
             )
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge_privately(interaction)
         panel = import_panel(await file.read(), self.bot.settings.allowed_models)
         before, _after = await self._change(
             interaction, "import", lambda _panel: panel, f"imported {len(panel)} personas"
         )
-        await self._replaced(
-            interaction, before, panel, f"Imported {len(panel)} personas from `{file.filename}`."
-        )
+        shown = truncate(one_line(file.filename).replace("`", "'"), FILENAME_SHOWN)
+        await self._replaced(interaction, before, panel, f"Imported {len(panel)} personas from `{shown}`.")
 
     async def _replaced(
         self, interaction: discord.Interaction[ParleyBot], before: StoredPanel, panel: Panel, headline: str
@@ -264,15 +287,9 @@ class PersonasCog(commands.Cog):
         """Confirm a whole-panel replacement, handing back the replaced custom panel as a file."""
         backup = _backup(_guild(interaction), before)
         note = " The previous panel is attached, should you want it back." if backup else ""
-        embed = discord.Embed.from_dict(dict(panel_embed(panel, is_default=False)))
-        if interaction.response.is_done():
-            await interaction.followup.send(
-                headline + note, embed=embed, files=backup, ephemeral=True, allowed_mentions=NO_PINGS
-            )
-        else:
-            await interaction.response.send_message(
-                headline + note, embed=embed, files=backup, ephemeral=True, allowed_mentions=NO_PINGS
-            )
+        await send_private(
+            interaction, headline + note, embed=_panel_embed(panel, is_default=False), files=backup
+        )
 
 
 async def setup(bot: ParleyBot) -> None:

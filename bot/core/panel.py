@@ -9,12 +9,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.core.personas import DEFAULT_PANEL, Persona
+from bot.core.text import QUOTE_LIMIT, one_line, quoted, truncate
 from bot.core.validation import Invalid, format_colour, make_persona, parse_colour
 
 PANEL_MIN = 2
 PANEL_MAX = 10
 EXPORT_VERSION = 1
 EXPORT_MAX_BYTES = 64 * 1024
+EXPORT_MAX_NESTING = 8
+"""Lists and objects inside one another that an import reads; an export nests 3 deep."""
 PALETTE = (0xE67E22, 0x3498DB, 0x2ECC71, 0x9B59B6, 0xE74C3C, 0x1ABC9C, 0xF1C40F, 0x34495E, 0xE91E63, 0x95A5A6)
 
 Panel = tuple[Persona, ...]
@@ -33,7 +36,7 @@ def _require(panel: Panel, name: str) -> Persona:
     persona = find(panel, name)
     if persona is None:
         names = ", ".join(p.name for p in panel)
-        raise Invalid(f"There is no persona called {name.strip()!r} on this panel (it has: {names}).")
+        raise Invalid(f"There is no persona called {quoted(name.strip())} on this panel (it has: {names}).")
     return persona
 
 
@@ -123,10 +126,13 @@ def _persona_from_json(index: int, item: object, allowed_models: Sequence[str], 
     where = f"personas[{index}]"
     if not isinstance(item, dict):
         raise Invalid(f"{where} must be an object with name, emoji and instructions.")
+    name = item.get("name")
     label = (
-        f"{where} ({item['name']})" if isinstance(item.get("name"), str) and item["name"].strip() else where
+        f"{where} ({truncate(one_line(name), QUOTE_LIMIT)})"
+        if isinstance(name, str) and name.strip()
+        else where
     )
-    problems = [f"{label}: unknown key {extra!r}." for extra in sorted(set(item) - _PERSONA_KEYS)]
+    problems = [f"{label}: unknown key {quoted(extra)}." for extra in sorted(set(item) - _PERSONA_KEYS)]
     problems += [f"{label}: {field!r} is missing." for field in _REQUIRED_KEYS if field not in item]
     problems += [
         f"{label}: {field!r} must be text."
@@ -149,25 +155,70 @@ def _persona_from_json(index: int, item: object, allowed_models: Sequence[str], 
         raise Invalid(*(f"{label}: {problem}" for problem in error.problems)) from None
 
 
+def nesting(text: str) -> int:
+    """How deeply lists and objects nest in JSON ``text`` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _shown(value: object) -> str:
+    """A JSON value as a message quotes it: short, and never the whole of a list or an object."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return quoted(value) if isinstance(value, str) else truncate(json.dumps(value), QUOTE_LIMIT)
+
+
 def import_panel(raw: bytes, allowed_models: Sequence[str]) -> Panel:
     """A panel from an export document, or :class:`Invalid` listing every problem found in it."""
     if len(raw) > EXPORT_MAX_BYTES:
         raise Invalid(f"The file is {len(raw) / 1024:.0f} KiB; the limit is {EXPORT_MAX_BYTES // 1024} KiB.")
     try:
-        document = json.loads(raw.decode("utf-8-sig"))
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid(
             "The file isn't UTF-8 text; export a panel with /persona export to see the format."
         ) from None
+    # Deep nesting would exhaust the parser's recursion long before it finds anything a panel needs.
+    depth = nesting(text)
+    if depth > EXPORT_MAX_NESTING:
+        raise Invalid(
+            f"The file nests lists and objects {depth} levels deep; a panel file needs 3 "
+            "(export a panel with /persona export to see the format)."
+        )
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as error:
         raise Invalid(
             f"The file isn't valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
         ) from None
     if not isinstance(document, dict):
         raise Invalid('The file must hold one JSON object: {"version": 1, "personas": [...]}.')
-    problems = [f"Unknown key {extra!r} at the top level." for extra in sorted(set(document) - _TOP_KEYS)]
-    if document.get("version") != EXPORT_VERSION:
-        problems.append(f"'version' must be {EXPORT_VERSION}; got {document.get('version')!r}.")
+    problems = [
+        f"Unknown key {quoted(extra)} at the top level." for extra in sorted(set(document) - _TOP_KEYS)
+    ]
+    version = document.get("version")
+    if "version" not in document:
+        problems.append(f"'version' is missing; it must be {EXPORT_VERSION}.")
+    elif type(version) is not int or version != EXPORT_VERSION:
+        problems.append(f"'version' must be {EXPORT_VERSION}; got {_shown(version)}.")
     items = document.get("personas")
     if not isinstance(items, list):
         raise Invalid(*problems, "'personas' must be a list of personas.")

@@ -1,7 +1,9 @@
 """Prompts for personas and the verdict. User-supplied text is always fenced and defanged.
 
-The question comes from any server member and persona instructions from moderators, so neither may
-break out of its fence: the fence tags are removed from the text they enclose.
+The question comes from any server member, persona instructions from moderators and replies from models,
+so none may break out of its fence: in the text a fence encloses, every ``<`` that could start a fence tag
+(``<question``, ``</ reply``…) becomes ``&lt;``. Escaping, unlike deleting, never joins the text around
+a removed tag into a new one, so no closing tag can be formed however the tags are nested.
 """
 
 from __future__ import annotations
@@ -14,12 +16,21 @@ from bot.core.personas import Persona
 
 PERSONA_WORD_LIMIT = 250
 
-_FENCE_TAG = re.compile(r"</?\s*(question|reply|persona)\b[^>]*>", re.IGNORECASE)
+FENCE_TAGS = ("question", "reply", "persona")
+
+_FENCE_TAG_START = re.compile(r"<(?=\s*/?\s*(?:" + "|".join(FENCE_TAGS) + r"))", re.IGNORECASE)
+
+
+def defang(text: str) -> str:
+    """``text`` with every ``<`` that starts something like a fence tag written as ``&lt;``."""
+    return _FENCE_TAG_START.sub("&lt;", text)
 
 
 def fenced(tag: str, text: str) -> str:
-    """``text`` inside ``<tag>…</tag>``, with any fence tags it contained removed."""
-    return f"<{tag}>\n{_FENCE_TAG.sub('', text).strip()}\n</{tag}>"
+    """``text`` inside ``<tag>…</tag>``, with anything in it that looks like a fence tag escaped."""
+    if tag not in FENCE_TAGS:
+        raise ValueError(f"{tag!r} is not a fence tag")
+    return f"<{tag}>\n{defang(text).strip()}\n</{tag}>"
 
 
 def persona_system_instruction(persona: Persona) -> str:

@@ -20,6 +20,7 @@ from bot.core.text import (
     escape_markdown,
     neutralise_mentions,
     one_line,
+    reveal_links,
     split_text,
     strip_mentions,
     truncate,
@@ -121,12 +122,18 @@ def persona_footer(outcome: PersonaReply | PersonaFailure) -> str:
     return " · ".join(parts)
 
 
+def model_text(reply: PersonaReply) -> str:
+    """A model's reply as Parley shows it: every link with its URL in view, and marked if cut off.
+
+    A masked link's text can say anything ("the official Parley rules"); written out, the member sees
+    where it really goes, so a model cannot post a link that passes for one of the bot's own.
+    """
+    return reveal_links(reply.text) + (CUT_OFF_MARK if reply.cut_off else "")
+
+
 def persona_embeds(persona: Persona, outcome: PersonaReply | PersonaFailure) -> list[Embed]:
     """One titled embed (``{emoji} {name}``, the persona's colour), continued untitled if long."""
-    if isinstance(outcome, PersonaFailure):
-        body = f"⚠️ No answer: {outcome.reason}."
-    else:
-        body = outcome.text + (CUT_OFF_MARK if outcome.cut_off else "")
+    body = f"⚠️ No answer: {outcome.reason}." if isinstance(outcome, PersonaFailure) else model_text(outcome)
     return _titled_sequence(persona.label, persona.colour, body, persona_footer(outcome))
 
 
@@ -145,10 +152,7 @@ def stats_footer(stats: DebateStats) -> str:
 
 def verdict_embeds(outcome: PersonaReply | PersonaFailure, stats: DebateStats) -> list[Embed]:
     """The verdict (or why there is none), with the debate's figures in the footer of its last embed."""
-    if isinstance(outcome, PersonaFailure):
-        body = f"⚠️ No verdict: {outcome.reason}."
-    else:
-        body = outcome.text + (CUT_OFF_MARK if outcome.cut_off else "")
+    body = f"⚠️ No verdict: {outcome.reason}." if isinstance(outcome, PersonaFailure) else model_text(outcome)
     return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body, stats_footer(stats))
 
 

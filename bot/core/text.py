@@ -1,4 +1,4 @@
-"""Text helpers for Discord: lengths as Discord counts them, splitting, escaping, mention removal."""
+"""Text helpers for Discord: lengths as Discord counts them, splitting, quoting, escaping, mention removal."""
 
 from __future__ import annotations
 
@@ -87,6 +87,65 @@ def truncate(text: str, limit: int) -> str:
     if discord_length(text) <= limit:
         return text
     return text[: _prefix_fitting(text, limit - 1)].rstrip() + ELLIPSIS
+
+
+QUOTE_LIMIT = 40
+"""Characters of a member's own value that a message quotes back to them."""
+
+
+def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """``value`` in quotes for a message about it, cut to ``limit`` characters (an ellipsis marks a cut)."""
+    return repr(truncate(value, limit))
+
+
+def overflow(text: str, limit: int, note: str) -> tuple[str, str | None]:
+    """``text`` as a message of Discord length ≤ ``limit``, and what must go in an attachment instead.
+
+    Text that fits is returned whole with no attachment. Otherwise the message is the leading whole lines
+    that fit followed by ``note`` (which should point to the attachment), and the attachment is all of
+    ``text``. ``limit`` must leave room for ``note`` and a few characters more.
+    """
+    if discord_length(text) <= limit:
+        return text, None
+    room = limit - discord_length(note)  # for lines, each followed by a line break
+    if room < 3:
+        raise ValueError("limit must leave room for the note")
+    kept: list[str] = []
+    used = 0
+    for line in text.splitlines():
+        used += discord_length(line) + 1
+        if used > room:
+            break
+        kept.append(line)
+    head = "\n".join(kept) if kept else truncate(text, room - 1)
+    return f"{head}\n{note}", text
+
+
+# A masked link, ``[text](url)``, ``[text](<url>)`` or with a title after the URL; the URL may hold one
+# level of parentheses, as Wikipedia's do.
+_MASKED_LINK = re.compile(
+    r"\[(?P<text>[^\[\]]{0,1000})\]\(\s*<?(?P<url>(?:[^\s()<>]|\([^\s()<>]*\))+)>?"
+    r"(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)"
+)
+_LINK_JOIN = "]("
+_REVEAL_ROUNDS = 4
+
+
+def reveal_links(text: str) -> str:
+    """Masked links written out, ``[text](url)`` → ``text (url)``, so that every link shows where it goes.
+
+    Revealing an inner link can complete an outer one, ``[[a](b)](c)``, so this goes a few rounds; any
+    ``](`` left after them (a link nested deeper, or one this does not recognise) gets a zero-width space
+    between its brackets, which Discord does not read as a link.
+    """
+    for _round in range(_REVEAL_ROUNDS):
+        revealed = _MASKED_LINK.sub(
+            lambda link: f"{link['text']} ({link['url']})" if link["text"].strip() else link["url"], text
+        )
+        if revealed == text:
+            break
+        text = revealed
+    return text.replace(_LINK_JOIN, "]\u200b(")
 
 
 def neutralise_mentions(text: str) -> str:

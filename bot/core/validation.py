@@ -8,11 +8,17 @@ from collections.abc import Sequence
 import emoji as emoji_data
 
 from bot.core.personas import Persona
+from bot.core.text import quoted
 
 QUESTION_MAX_LENGTH = 1000
 NAME_MAX_LENGTH = 64
 INSTRUCTIONS_MIN_LENGTH = 10
 INSTRUCTIONS_MAX_LENGTH = 2000
+EMOJI_MAX_LENGTH = 100
+"""Room for any emoji sequence or a server emoji's ``<a:name:id>`` (at most about 60 characters)."""
+COLOUR_MAX_LENGTH = 7
+MODEL_NAME_MAX_LENGTH = 100
+"""Discord's limit for a choice's value, as the model option offers them."""
 
 _CUSTOM_EMOJI = re.compile(r"<a?:[A-Za-z0-9_]{2,32}:\d{15,21}>")
 _COLOUR = re.compile(r"#?([0-9A-Fa-f]{6})")
@@ -63,8 +69,9 @@ def name_problems(name: str) -> list[str]:
 def emoji_problems(emoji: str) -> list[str]:
     if emoji_data.is_emoji(emoji) or _CUSTOM_EMOJI.fullmatch(emoji):
         return []
-    shown = emoji if len(emoji) <= 20 else emoji[:20] + "…"
-    return [f"The emoji must be one emoji, like ⚖️ or a server emoji like <:gavel:123…>; got {shown!r}."]
+    return [
+        f"The emoji must be one emoji, like ⚖️ or a server emoji like <:gavel:123…>; got {quoted(emoji, 20)}."
+    ]
 
 
 def instructions_problems(instructions: str) -> list[str]:
@@ -82,7 +89,7 @@ def parse_colour(colour: str) -> int:
     """``#RRGGBB`` (the ``#`` may be left out) as an integer; :class:`Invalid` otherwise."""
     match = _COLOUR.fullmatch(colour.strip())
     if not match:
-        raise Invalid(f"The colour must look like #RRGGBB, for example #E67E22; got {colour!r}.")
+        raise Invalid(f"The colour must look like #RRGGBB, for example #E67E22; got {quoted(colour, 20)}.")
     return int(match.group(1), 16)
 
 
@@ -93,7 +100,7 @@ def format_colour(colour: int) -> str:
 def model_problems(model: str | None, allowed_models: Sequence[str]) -> list[str]:
     if model is None or model in allowed_models:
         return []
-    return [f"The model {model!r} isn't allowed here; choose one of: {', '.join(allowed_models)}."]
+    return [f"The model {quoted(model)} isn't allowed here; choose one of: {', '.join(allowed_models)}."]
 
 
 def make_persona(

@@ -13,8 +13,10 @@ from discord import app_commands
 
 from bot.client import INVITE_PERMISSIONS, same_commands
 from bot.core.limits import Refused
+from bot.core.render import CONTENT_LIMIT
+from bot.core.text import discord_length, overflow, quoted
 from bot.core.validation import Invalid
-from bot.errors import BotActionForbidden, UserFacingError, describe, permission_names
+from bot.errors import BotActionForbidden, NotModerator, UserFacingError, describe, fitted, permission_names
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -145,3 +147,55 @@ def test_unexpected_errors_get_a_reference_that_is_logged_with_the_traceback(
     assert reference in record.getMessage()
     assert record.exc_info is not None
     assert "kaput" in str(record.exc_info[1])
+
+
+def test_not_moderator_is_explained_with_the_role_and_lives_apart_from_moderation() -> None:
+    from bot import moderation
+
+    assert moderation.NotModerator is NotModerator
+    message, reference = describe(NotModerator(42))
+    assert (
+        message
+        == "Only moderators can do this: it needs the **Manage Server** permission or the <@&42> role."
+    )
+    assert reference is None
+    assert describe(NotModerator(None))[0].endswith("the **Manage Server** permission.")
+
+
+def test_a_message_that_fits_goes_out_whole_without_attachment() -> None:
+    content, files = fitted("Nothing changed: the name is empty.")
+    assert content == "Nothing changed: the name is empty."
+    assert files == []
+    exactly = "x" * CONTENT_LIMIT
+    assert fitted(exactly) == (exactly, [])
+
+
+def test_a_long_problem_list_goes_out_short_with_every_problem_in_problems_txt() -> None:
+    problems = [f"personas[{n // 10}] (Persona {n}): unknown key 'k{n}'." for n in range(200)]
+    message, _reference = describe(invoke_error(Invalid(*problems)))
+    content, files = fitted(message)
+    assert discord_length(content) <= CONTENT_LIMIT
+    lines = content.splitlines()
+    assert lines[-1] == "…and more: the whole message is in the attached problems.txt."
+    assert lines[:-1] == [f"• {problem}" for problem in problems[: len(lines) - 1]]
+    (file,) = files
+    assert file.filename == "problems.txt"
+    assert file.fp.read().decode() == "\n".join(f"• {problem}" for problem in problems)
+
+
+def test_overflow_keeps_whole_lines_and_cuts_a_single_long_one() -> None:
+    assert overflow("a\nb", 10, "(more)") == ("a\nb", None)
+    assert overflow("aaa\nbbb\nccc", 10, "(more)") == ("aaa\n(more)", "aaa\nbbb\nccc")
+    content, spilled = overflow("z" * 50, 20, "(more)")
+    assert content == "z" * 12 + "…\n(more)"
+    assert len(content) <= 20
+    assert spilled == "z" * 50
+    emoji_line = "🚀" * 30
+    content, _ = overflow(emoji_line, 21, "(more)")
+    assert discord_length(content) <= 21
+
+
+def test_user_values_are_quoted_briefly() -> None:
+    assert quoted("gpt-9") == "'gpt-9'"
+    assert quoted("m" * 3000) == "'" + "m" * 39 + "…'"
+    assert quoted("line\nbreak", 20) == "'line\\nbreak'"

@@ -11,6 +11,8 @@ import pytest
 
 from bot.settings import (
     DEFAULT_DISCORD_API_BASE,
+    INTERACTION_LIFETIME_S,
+    MAX_PERSONA_TIMEOUT_S,
     TOKEN_PLACEHOLDERS,
     Secret,
     Settings,
@@ -34,10 +36,11 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.allowed_models == ("gemini-3.1-flash-lite", "gemini-3.5-flash")
     assert settings.persona_timeout_s == 60.0
     assert settings.gemini_max_concurrency == 32
+    # Public-server defaults: one member cannot flood a server, one server cannot run up the bill.
     assert (settings.debate_cooldown_s, settings.max_debates_per_guild, settings.daily_token_budget) == (
-        0,
+        20,
         25,
-        0,
+        500_000,
     )
     assert settings.shutdown_grace_s == 30.0
     assert (settings.dev_guild_id, settings.shard_count, settings.shard_ids) == (None, None, None)
@@ -100,6 +103,34 @@ def test_a_missing_or_malformed_secret_names_the_variable_and_env_file(name: str
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {},
+            "DISCORD_TOKEN is missing and GEMINI_API_KEY is missing: "
+            "set DISCORD_TOKEN and GEMINI_API_KEY in the environment or in .env (see .env.example)",
+        ),
+        (
+            {"DISCORD_TOKEN": " ", "GEMINI_API_KEY": TOKEN_PLACEHOLDERS["GEMINI_API_KEY"]},
+            "DISCORD_TOKEN is missing and GEMINI_API_KEY still holds the .env.example placeholder: "
+            "set DISCORD_TOKEN and GEMINI_API_KEY in the environment or in .env (see .env.example)",
+        ),
+        (
+            {"DISCORD_TOKEN": TOKEN_PLACEHOLDERS["DISCORD_TOKEN"], "LOG_LEVEL": "LOUD"},
+            "DISCORD_TOKEN still holds the .env.example placeholder and GEMINI_API_KEY is missing: "
+            "set DISCORD_TOKEN and GEMINI_API_KEY in the environment or in .env (see .env.example)",
+        ),
+    ],
+)
+def test_every_missing_or_placeholder_secret_is_named_at_once_in_one_line(
+    env: dict[str, str], line: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from(env)
+    assert str(caught.value) == line
+
+
 def test_tokens_are_never_checked_for_format() -> None:
     settings = settings_from({"DISCORD_TOKEN": "x", "GEMINI_API_KEY": "fake key with spaces"})
     assert settings.discord_token.reveal() == "x"
@@ -123,6 +154,50 @@ def test_tokens_are_never_checked_for_format() -> None:
 def test_bad_values_are_refused_clearly(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(SettingsError, match=fragment):
         settings_from({**REQUIRED, **env})
+
+
+FLOAT_SETTINGS = sorted(
+    name.upper() for name, field in Settings.__dataclass_fields__.items() if field.type == "float"
+)
+
+
+def test_the_float_settings_are_the_timeouts_and_the_grace() -> None:
+    assert FLOAT_SETTINGS == ["PERSONA_TIMEOUT_S", "SHUTDOWN_GRACE_S"]
+
+
+@pytest.mark.parametrize("variable", FLOAT_SETTINGS)
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+def test_no_float_setting_takes_nan_or_infinity(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from({**REQUIRED, variable: value})
+    assert str(caught.value) == (
+        f"{variable} must be a finite number, got {value!r}: "
+        f"set {variable} in the environment or in .env (see .env.example)"
+    )
+
+
+def test_a_persona_timeout_that_would_outlive_the_interaction_is_refused_with_the_maximum() -> None:
+    assert settings_from({**REQUIRED, "PERSONA_TIMEOUT_S": "300"}).persona_timeout_s == 300.0
+    with pytest.raises(SettingsError) as caught:
+        settings_from({**REQUIRED, "PERSONA_TIMEOUT_S": "301"})
+    message = str(caught.value)
+    assert message.startswith("PERSONA_TIMEOUT_S must be at most 300.0, got '301' (a debate takes up to 2.5×")
+    assert "15 minutes" in message
+    assert "\n" not in message
+
+
+def test_the_longest_allowed_debate_ends_well_inside_the_interaction_token() -> None:
+    longest = settings_from({**REQUIRED, "PERSONA_TIMEOUT_S": str(MAX_PERSONA_TIMEOUT_S)})
+    # The debate service's deadline: the personas, the verdict and a posting margin.
+    assert longest.longest_debate_s > longest.persona_timeout_s + longest.verdict_timeout_s
+    assert longest.longest_debate_s <= INTERACTION_LIFETIME_S - 60, "a minute to spare before the token dies"
+
+
+def test_a_model_name_longer_than_a_discord_choice_is_refused() -> None:
+    settings_from({**REQUIRED, "ALLOWED_MODELS": "m" * 100})
+    for variable in ("PERSONA_MODEL", "VERDICT_MODEL", "ALLOWED_MODELS"):
+        with pytest.raises(SettingsError, match=f"^{variable} holds a model name of 101 characters"):
+            settings_from({**REQUIRED, variable: "m" * 101})
 
 
 def test_secrets_never_show_in_reprs_or_logs(caplog: pytest.LogCaptureFixture) -> None:
@@ -182,3 +257,16 @@ def test_env_example_documents_every_setting() -> None:
         assert f"{variable}=" in example, variable
     for variable, placeholder in TOKEN_PLACEHOLDERS.items():
         assert f"{variable}={placeholder}\n" in example
+
+
+def test_the_public_server_defaults_are_documented_with_their_values() -> None:
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    defaults = settings_from(REQUIRED)
+    for variable, value in (
+        ("DEBATE_COOLDOWN_S", defaults.debate_cooldown_s),
+        ("DAILY_TOKEN_BUDGET", defaults.daily_token_budget),
+    ):
+        assert f"# {variable}={value}\n" in example, variable
+        (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{variable}` |")]
+        assert row.endswith(f"| `{value}` |"), row

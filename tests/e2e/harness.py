@@ -45,6 +45,9 @@ def bot_environment(discord: FakeDiscord, gemini: FakeGemini, **extra: str) -> d
         "VERDICT_MODEL": VERDICT_MODEL,
         "PERSONA_TIMEOUT_S": "4",
         "MAX_DEBATES_PER_GUILD": "50",
+        # No public-server defaults here: tests start debates back to back and count every token.
+        "DEBATE_COOLDOWN_S": "0",
+        "DAILY_TOKEN_BUDGET": "0",
         **extra,
     }
 

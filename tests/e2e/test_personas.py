@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from bot.store import Store
 from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
+    message_payloads,
     persona_calls,
     run,
     run_debate_command,
@@ -260,7 +262,7 @@ async def test_the_moderator_role_is_set_by_manage_server_and_then_grants_access
         set_role["content"]
         == f"Members with <@&{server.mods.id}> can now manage Parley's panel and settings here."
     )
-    assert set_role["allowed_mentions"] == {"parse": []}
+    assert set_role["ack_type"] == 5, "acknowledged before the write"
 
     applied = await run(discord_fake, "persona preset", server.moderator, server.guild, name="ethics")
     assert applied["content"].startswith("Applied the **ethics** panel.")
@@ -269,6 +271,9 @@ async def test_the_moderator_role_is_set_by_manage_server_and_then_grants_access
     # The role manages the panel, but only Manage Server decides who holds the keys.
     denied = await run(discord_fake, "parley moderator-role", server.moderator, server.guild)
     assert denied["content"] == "You need the **Manage Server** permission to use this command."
+    sent = message_payloads(discord_fake)
+    assert sent
+    assert all(payload["allowed_mentions"] == {"parse": []} for payload in sent), "no reply can ping"
 
 
 @pytest.mark.usefixtures("parley")
@@ -565,3 +570,124 @@ async def test_the_panel_and_its_audit_log_survive_a_restart(
         (server.moderator.id, "added ⚖️ Judge"),
         (server.owner.id, f"moderator role set to {server.mods.id}"),
     ]
+
+
+@pytest.mark.usefixtures("parley")
+async def test_buttons_and_the_form_check_the_member_again_when_they_are_used(
+    discord_fake: FakeDiscord, server: Server, database_url: str
+) -> None:
+    await run(discord_fake, "parley moderator-role", server.owner, server.guild, role=server.mods.id)
+    _removal, removal = await ask(
+        discord_fake, "persona remove", server.moderator, server.guild, name="Rebel Pilot"
+    )
+    _reset, reset = await ask(discord_fake, "persona reset", server.moderator, server.guild)
+    form = await discord_fake.invoke_command(
+        "persona edit", guild=server.guild, member=server.moderator, options={"name": "Droid Analyst"}
+    )
+    assert (await form.wait_for_ack()).type == 9
+
+    # Before the moderator answers, the owner withdraws the moderator role.
+    await run(discord_fake, "parley moderator-role", server.owner, server.guild)
+
+    refusal = "Nothing changed: Only moderators can do this: it needs the **Manage Server** permission."
+    assert (await click(discord_fake, removal, "Remove", server.moderator))["content"] == refusal
+    assert (await click(discord_fake, reset, "Reset", server.moderator))["content"] == refusal
+    typed = "A droid who has learnt to argue like a senator."
+    submitted = await discord_fake.submit_modal(form, {"persona-instructions": typed})
+    ack = await submitted.wait_for_ack()
+    assert ack.type == 4
+    assert ack.data is not None
+    assert ack.data["flags"] & 64
+    assert ack.data["content"].startswith(
+        "Nothing changed:\nOnly moderators can do this: it needs the **Manage Server** permission.\n"
+    )
+    assert typed in ack.data["content"], "what they typed is handed back"
+
+    assert (await stored_panel(database_url, server.guild)).is_default
+    store = await Store.open(database_url)
+    try:
+        assert [entry.action for entry in await store.audit_log(server.guild.id)] == [
+            "moderator-role",
+            "moderator-role",
+        ]
+    finally:
+        await store.close()
+
+
+SLOW_WRITE_S = 1.0
+FIRST_RESPONSE_WINDOW_S = 0.5
+"""The fake's window for the first response, shortened from Discord's 3 s so that a slow write outlasts it."""
+
+
+def slowly(write: Callable[..., Awaitable[Any]], started: list[float]) -> Callable[..., Awaitable[Any]]:
+    """``write`` behind a database that takes ``SLOW_WRITE_S``; each start is noted in ``started``."""
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        started.append(time.monotonic())
+        await asyncio.sleep(SLOW_WRITE_S)
+        return await write(*args, **kwargs)
+
+    return slow
+
+
+async def test_every_write_is_acknowledged_first_so_a_slow_database_never_lets_it_expire(
+    discord_fake: FakeDiscord,
+    server: Server,
+    parley: ParleyBot,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    discord_fake.interaction_deadline_s = FIRST_RESPONSE_WINDOW_S
+    started: list[float] = []
+    for method in ("change_panel", "set_moderator_role", "update_settings"):
+        monkeypatch.setattr(parley.store, method, slowly(getattr(parley.store, method), started))
+    two = {
+        "version": 1,
+        "personas": [
+            {"name": "A", "emoji": "🅰️", "instructions": "You argue for the motion."},
+            {"name": "B", "emoji": "🅱️", "instructions": "You argue against it."},
+        ],
+    }
+    writes: list[tuple[str, dict[str, Any], str]] = [
+        ("persona preset", {"name": "ethics"}, "Applied the **ethics** panel."),
+        (
+            "persona add",
+            {"name": "Judge", "emoji": "⚖️", "instructions": JUDGE_INSTRUCTIONS},
+            "Added **⚖️ Judge**",
+        ),
+        ("persona import", {"file": ("two.json", json.dumps(two).encode())}, "Imported 2 personas"),
+        ("parley moderator-role", {"role": server.mods.id}, f"Members with <@&{server.mods.id}>"),
+        ("parley cooldown", {"seconds": 45}, "Members now wait 45 s"),
+        ("parley max-debates", {"count": 3}, "At most 3 debates"),
+        ("parley budget", {"tokens": 90_000}, "This server may now use 90,000 Gemini tokens a day"),
+    ]
+    for command, options, answer in writes:
+        interaction = await discord_fake.invoke_command(
+            command, guild=server.guild, member=server.owner, options=options
+        )
+        ack = await interaction.wait_for_ack()
+        assert ack.type == 5, command
+        assert ack.data is not None
+        assert ack.data["flags"] & 64, command
+        reply = await settled_original(discord_fake, interaction)
+        assert reply["content"].startswith(answer), (command, reply["content"])
+        assert reply["flags"] & 64, command
+        assert ack.t < started[-1], f"{command} wrote before it acknowledged"
+    assert len(started) == len(writes)
+    assert [p.name for p in (await stored_panel(database_url, server.guild)).personas] == ["A", "B"]
+    store = await Store.open(database_url)
+    try:
+        settings = await store.settings(server.guild.id)
+    finally:
+        await store.close()
+    assert (
+        settings.moderator_role_id,
+        settings.cooldown_s,
+        settings.max_debates,
+        settings.daily_token_budget,
+    ) == (
+        server.mods.id,
+        45,
+        3,
+        90_000,
+    )

@@ -14,6 +14,7 @@ from tests.e2e.harness import (
     bot_environment,
     persona_calls,
     run_debate_command,
+    settled_original,
     start_bot,
     stop_bot,
     verdict_calls,
@@ -65,9 +66,9 @@ async def test_a_panel_and_its_audit_log_survive_a_process_restart(tmp_path: Pat
                 member=owner,
                 options={"name": "Judge", "emoji": "⚖️", "instructions": "You rule on the law, impartially."},
             )
-            ack = await added.wait_for_ack()
-            assert ack.data is not None
-            assert ack.data["content"].startswith("Added **⚖️ Judge**")
+            assert (await added.wait_for_ack()).type == 5  # acknowledged before the write
+            reply = await settled_original(discord, added)
+            assert reply["content"].startswith("Added **⚖️ Judge**")
         finally:
             assert await stop_bot(first) == 0
 

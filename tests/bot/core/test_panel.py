@@ -14,6 +14,7 @@ from bot.core.panel import (
     export_panel,
     free_colour,
     import_panel,
+    nesting,
     with_added,
     with_replaced,
     without,
@@ -238,4 +239,67 @@ def test_import_lists_every_problem_at_once() -> None:
 def test_import_refuses_too_few_personas() -> None:
     assert problems_of({"version": 1, "personas": [good()]}) == [
         "A panel holds 2 to 10 personas; the file has 1."
+    ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 32_000 + b"]" * 32_000,
+        b"[" * EXPORT_MAX_BYTES,
+        b'{"version": 1, "personas": [{"name": ' + b"[" * 50_000 + b"]" * 10_000 + b"}]}",
+        b'{"version": 1, "personas": ' + b'{"a":' * 9_000 + b"1" + b"}" * 9_000 + b"}",
+    ],
+)
+def test_deeply_nested_json_is_refused_clearly_not_by_exhausting_the_parser(raw: bytes) -> None:
+    assert len(raw) <= EXPORT_MAX_BYTES
+    (problem,) = problems_of(None, raw)
+    assert problem.startswith("The file nests lists and objects ")
+    assert problem.endswith(
+        " levels deep; a panel file needs 3 (export a panel with /persona export to see the format)."
+    )
+
+
+def test_nesting_counts_brackets_outside_strings_only() -> None:
+    assert nesting('{"personas": [{"name": "[[[{{{\\"]]]"}]}') == 3
+    assert nesting("[[1], [[2]]]") == 3
+    assert nesting('"[[["') == 0
+    brackets_in_text = good("Judge", instructions="You weigh [[[[[[[[[[ evidence ]]]]]]]]]] calmly.")
+    panel = import_panel(
+        json.dumps({"version": 1, "personas": [brackets_in_text, good("Jury")]}).encode(), MODELS
+    )
+    assert panel[0].instructions.startswith("You weigh [[[[")
+
+
+def test_import_refuses_a_version_that_only_equals_one_loosely() -> None:
+    assert problems_of({"version": True, "personas": [good(), good("Jury")]}) == [
+        "'version' must be 1; got true."
+    ]
+    assert problems_of({"version": 1.0, "personas": [good(), good("Jury")]}) == [
+        "'version' must be 1; got 1.0."
+    ]
+    assert problems_of({"personas": [good(), good("Jury")]}) == ["'version' is missing; it must be 1."]
+    assert problems_of({"version": [[1]], "personas": [good(), good("Jury")]}) == [
+        "'version' must be 1; got a list."
+    ]
+
+
+def test_problems_quote_long_values_briefly() -> None:
+    long = "N" * 5000
+    problems = problems_of(
+        {
+            "version": "v" * 5000,
+            long: 1,
+            "personas": [good(long, **{long: 1}), good("Jury", emoji=long, colour=long, model=long)],
+        }
+    )
+    assert problems == [
+        f"Unknown key '{'N' * 39}…' at the top level.",
+        f"'version' must be 1; got '{'v' * 39}…'.",
+        f"personas[0] ({'N' * 39}…): unknown key '{'N' * 39}…'.",
+        "personas[1] (Jury): The emoji must be one emoji, like ⚖️ or a server emoji like <:gavel:123…>;"
+        f" got '{'N' * 19}…'.",
+        f"personas[1] (Jury): The model '{'N' * 39}…' isn't allowed here; choose one of:"
+        " gemini-3.1-flash-lite, gemini-3.5-flash.",
+        f"personas[1] (Jury): The colour must look like #RRGGBB, for example #E67E22; got '{'N' * 19}…'.",
     ]

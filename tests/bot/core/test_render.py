@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,14 +30,18 @@ from bot.core.render import (
     thread_name,
     verdict_embeds,
 )
-from bot.core.text import discord_length, split_text
+from bot.core.text import discord_length, overflow, reveal_links, split_text
 
 EMOJI = ["🚀", "🛡️", "👨‍👩‍👧‍👦", "🇫🇷", "👍🏽", "⚖️", "🤖", "e\u0301", "𝕏", "<:custom:123456789012345678>"]
 MENTIONS = ["@everyone", "@here", "<@123456789012345678>", "<@!1234>", "<@&987654321098765432>", "<#42>"]
 
 unicode_text = st.text(st.characters(codec="utf-8"), max_size=300)
+LINK_PARTS = ["[", "]", "(", ")", "](", "<", ">", "https://parley.example/rules", "[the rules]", "(<"]
 rich_text = st.lists(
-    st.one_of(unicode_text, st.sampled_from(EMOJI + MENTIONS + ["\n", "\n\n", ". ", " ", "**", "`", "> "])),
+    st.one_of(
+        unicode_text,
+        st.sampled_from(EMOJI + MENTIONS + LINK_PARTS + ["\n", "\n\n", ". ", " ", "**", "`", "> "]),
+    ),
     max_size=60,
 ).map("".join)
 huge_text = st.builds(lambda part, times: part * times, rich_text, st.integers(min_value=1, max_value=400))
@@ -81,7 +86,9 @@ def test_a_reply_of_any_size_renders_whole_within_limits(persona: Persona, text:
     assert embeds[0]["title"].startswith(persona.emoji) or len(embeds[0]["title"]) == TITLE_LIMIT
     assert all("title" not in embed for embed in embeds[1:])
     assert {embed["color"] for embed in embeds} == {persona.colour}
-    assert "".join(embed["description"] for embed in embeds) == text + (CUT_OFF_MARK if cut_off else "")
+    shown = "".join(embed["description"] for embed in embeds)
+    assert shown == reveal_links(text) + (CUT_OFF_MARK if cut_off else "")
+    assert "](" not in shown, "no masked link survives"
     assert [("footer" in embed) for embed in embeds] == [False] * (len(embeds) - 1) + [True]
     messages = pack_messages(embeds)
     assert_valid_messages(messages)
@@ -120,6 +127,40 @@ def test_a_ten_thousand_character_reply_spans_several_embeds() -> None:
     assert "".join(embed["description"] for embed in embeds) == text
     assert embeds[-1]["footer"]["text"] == "gemini-test · 1.2 s · 30 tokens · 2 attempts"
     assert len(pack_messages(embeds)) == 2
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("[the rules](https://evil.example/x)", "the rules (https://evil.example/x)"),
+        ("See [the rules](<https://evil.example/x>).", "See the rules (https://evil.example/x)."),
+        ('[rules](https://evil.example/x "Parley")', "rules (https://evil.example/x)"),
+        ("[Foo](https://en.wikipedia.org/wiki/Foo_(bar))", "Foo (https://en.wikipedia.org/wiki/Foo_(bar))"),
+        ("[[inner](https://a.example)](https://b.example)", "inner (https://a.example) (https://b.example)"),
+        ("[](https://evil.example/x)", "https://evil.example/x"),
+        ("[odd](not a url)", "[odd]\u200b(not a url)"),
+        ("[a] (b) and [c]", "[a] (b) and [c]"),
+        ("2 < 3 and (x)", "2 < 3 and (x)"),
+    ],
+)
+def test_masked_links_show_where_they_go(written: str, shown: str) -> None:
+    assert reveal_links(written) == shown
+
+
+def test_persona_and_verdict_embeds_show_the_urls_of_masked_links() -> None:
+    text = "Read [the official Parley rules](<https://evil.example/phish>) before voting."
+    expected = "Read the official Parley rules (https://evil.example/phish) before voting."
+    (persona,) = persona_embeds(DEFAULT_PANEL[0], reply(text))
+    (verdict,) = verdict_embeds(reply(text, cut_off=True), STATS)
+    assert persona["description"] == expected
+    assert verdict["description"] == expected + CUT_OFF_MARK
+
+
+def test_deep_link_nesting_is_defused_even_when_not_written_out() -> None:
+    text = "[" * 6 + "x" + "](https://e.example)" * 6
+    shown = reveal_links(text)
+    assert "](" not in shown
+    assert shown.count("https://e.example") == 6
 
 
 def test_a_failed_persona_gets_a_titled_embed_saying_why() -> None:
@@ -209,3 +250,16 @@ def test_split_text_keeps_every_character_within_the_limit(text: str, limit: int
 @given(text=unicode_text)
 def test_discord_length_counts_utf16_code_units(text: str) -> None:
     assert discord_length(text) == len(text.encode("utf-16-le")) // 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=any_text, limit=st.integers(min_value=25, max_value=3000))
+def test_overflow_always_fits_and_spills_everything_or_nothing(text: str, limit: int) -> None:
+    note = "(the rest is attached)"
+    content, spilled = overflow(text, limit, note)
+    assert discord_length(content) <= limit
+    if discord_length(text) <= limit:
+        assert (content, spilled) == (text, None)
+    else:
+        assert spilled == text
+        assert content.endswith("\n" + note)
