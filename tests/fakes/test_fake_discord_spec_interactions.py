@@ -489,6 +489,33 @@ async def test_batch_command_get_returns_localized_strings_unless_asked_for_dict
     assert "description_localizations" not in french["options"][0]
 
 
+async def test_localizations_use_documented_locales_and_the_name_rules(fake: FakeDiscord) -> None:
+    # Docs interactions/application-commands: localization values "follow the same restrictions as" name
+    # and description; docs reference#locales lists the accepted keys.
+    command = {
+        "type": 1,
+        "name": "debate",
+        "description": "Start a debate",
+        "name_localizations": {"fr": "Débat", "xx": "debate"},
+        "description_localizations": {"de": "d" * 101},
+    }
+    client = make_client()
+    async with running_client(fake, client):
+        with pytest.raises(discord.HTTPException) as caught:
+            await client.http.bulk_upsert_global_commands(fake.application_id, payload=[command])
+        command["name_localizations"] = {"fr": "débat"}
+        command["description_localizations"] = {"de": "Eine Debatte beginnen"}
+        (stored,) = await client.http.bulk_upsert_global_commands(fake.application_id, payload=[command])
+    assert caught.value.code == 50035
+    errors = fake.requests[-2].response["errors"]["0"]
+    assert errors["name_localizations"]["fr"] == leaf(
+        "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+    )
+    assert errors["name_localizations"]["xx"]["_errors"][0]["code"] == "BASE_TYPE_CHOICES"
+    assert errors["description_localizations"]["de"] == bad_length(1, 100)
+    assert dict(stored)["name_localizations"] == {"fr": "débat"}
+
+
 # ---- application --------------------------------------------------------------------------------------
 
 # Spec PrivateApplicationResponse/required.

@@ -434,6 +434,38 @@ def _validate_name(errors: FormErrors, path: Path, name: object, *, chat_input: 
         errors.add(path, "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
 
 
+# Docs reference#locales: the locales Discord accepts as localization keys. Spec AvailableLocalesEnum also
+# lists "ar" and "he"; the stricter documented list is used.
+LOCALES = (
+    "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl", "no", "pl",
+    "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi", "th", "zh-CN", "ja",
+    "zh-TW", "ko",
+)  # fmt: skip
+
+
+def _validate_localizations(
+    errors: FormErrors, path: Path, item: dict[str, Any], *, chat_input: bool
+) -> None:
+    """``name_localizations``/``description_localizations``: documented locales as keys; the values "follow
+    the same restrictions as" name and description (docs interactions/application-commands, command and
+    option structures)."""
+    for key, check in (("name_localizations", "name"), ("description_localizations", "description")):
+        value = item.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            errors.add([*path, key], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+            continue
+        for locale, text in value.items():
+            lpath: Path = [*path, key, locale]
+            if locale not in LOCALES:
+                errors.choices(lpath, LOCALES)
+            elif check == "name":
+                _validate_name(errors, lpath, text, chat_input=chat_input)
+            else:
+                _validate_description(errors, lpath, text)
+
+
 def _validate_description(errors: FormErrors, path: Path, desc: object) -> None:
     if desc is None:
         errors.required(path)
@@ -491,7 +523,9 @@ def validate_choice(errors: FormErrors, path: Path, choice: object, opt_type: in
     localized = choice.get("name_localizations")
     if isinstance(localized, dict):
         for locale, text in localized.items():
-            if not isinstance(text, str) or not 1 <= len(text) <= CHOICE_NAME_MAX:
+            if locale not in LOCALES:
+                errors.choices([*path, "name_localizations", locale], LOCALES)
+            elif not isinstance(text, str) or not 1 <= len(text) <= CHOICE_NAME_MAX:
                 errors.bad_length([*path, "name_localizations", locale], 1, CHOICE_NAME_MAX)
     value = choice.get("value")
     vpath: Path = [*path, "value"]
@@ -519,6 +553,7 @@ def _validate_option(errors: FormErrors, path: Path, opt: object, *, depth: int)
         return
     _validate_name(errors, [*path, "name"], opt.get("name"), chat_input=True)
     _validate_description(errors, [*path, "description"], opt.get("description"))
+    _validate_localizations(errors, path, opt, chat_input=True)
     if opt_type in (SUB_COMMAND, SUB_COMMAND_GROUP):
         children = opt.get("options") or []
         if opt_type == SUB_COMMAND_GROUP and depth > 0:
@@ -646,6 +681,7 @@ def validate_command(cmd: object, *, partial: bool = False) -> FormErrors:
         _validate_name(errors, ["name"], cmd.get("name"), chat_input=chat_input)
     if chat_input and (not partial or "description" in cmd):
         _validate_description(errors, ["description"], cmd.get("description"))
+    _validate_localizations(errors, [], cmd, chat_input=chat_input)
     options = cmd.get("options")
     if options is not None:
         if not chat_input and options:
