@@ -115,8 +115,10 @@ async def test_defer_edit_original_then_create_thread(fake: FakeDiscord) -> None
     callback = next(r for r in fake.requests if r.route.endswith("/callback"))
     assert callback.params == {"with_response": "1"}
     assert callback.json == {"type": 5}
-    assert callback.response["resource"]["message"]["flags"] == 128
+    # A deferral creates the loading message but, per the spec's InteractionCallbackResponse, no resource.
+    assert "resource" not in callback.response
     assert callback.response["interaction"]["response_message_loading"] is True
+    assert callback.response["interaction"]["response_message_id"] == str(thread_id)
 
 
 async def test_loading_message_exists_while_deferred(fake: FakeDiscord) -> None:

@@ -474,40 +474,36 @@ def find_component(components: list[JSON], custom_id: str) -> JSON | None:
 
 
 def modal_submit_components(modal: JSON, values: Mapping[str, Any]) -> list[JSON]:
-    """Echo a modal's structure with the submitted text-input values."""
+    """Echo a modal's structure with the submitted values, as Discord's MODAL_SUBMIT data carries it.
+
+    Docs components/reference: the interaction response structures of Action Row, Label, Text Display and
+    Text Input carry the component's numeric ``id``; a text input adds ``custom_id`` and ``value``, a select
+    or other Label child ``custom_id`` and ``values``.
+    """
     out: list[JSON] = []
     seen: set[str] = set()
+
+    def submitted(child: JSON) -> JSON:
+        cid = str(child.get("custom_id"))
+        seen.add(cid)
+        ctype = child.get("type", 4)
+        echoed: JSON = {"type": ctype, "id": child.get("id"), "custom_id": cid}
+        if ctype == 4:
+            # A field the test leaves out is submitted as shown: with its pre-filled value.
+            echoed["value"] = values.get(cid, child.get("value", ""))
+        else:
+            echoed["values"] = values.get(cid, [])
+        return echoed
+
     for comp in modal.get("components") or []:
         ctype = comp.get("type")
         if ctype == 1:
-            inner = []
-            for child in comp.get("components") or []:
-                cid = child.get("custom_id")
-                seen.add(cid)
-                # A field the test leaves out is submitted as shown: with its pre-filled value.
-                inner.append(
-                    {
-                        "type": child.get("type", 4),
-                        "custom_id": cid,
-                        "value": values.get(cid, child.get("value", "")),
-                    }
-                )
-            out.append({"type": 1, "components": inner})
+            inner = [submitted(child) for child in comp.get("components") or []]
+            out.append({"type": 1, "id": comp.get("id"), "components": inner})
         elif ctype == 18 and isinstance(comp.get("component"), dict):
-            child = comp["component"]
-            cid = child.get("custom_id")
-            seen.add(cid)
-            value_key = "values" if child.get("type") != 4 else "value"
-            out.append(
-                {
-                    "type": 18,
-                    "component": {
-                        "type": child.get("type", 4),
-                        "custom_id": cid,
-                        value_key: values.get(cid, ""),
-                    },
-                }
-            )
+            out.append({"type": 18, "id": comp.get("id"), "component": submitted(comp["component"])})
+        elif ctype == 10:
+            out.append({"type": 10, "id": comp.get("id")})
     unknown = set(values) - seen
     if unknown:
         raise InvalidCommandOptionsError(f"modal has no inputs {sorted(unknown)}")

@@ -263,12 +263,20 @@ class FakeGuild:
         return {"id": str(self.id), "features": list(self.features), "locale": self.locale}
 
     def to_dict(self) -> JSON:
-        """Guild object (without the GUILD_CREATE extras)."""
+        """Guild object (without the GUILD_CREATE extras).
+
+        Carries every field spec GuildResponse/GuildWithCountsResponse (discord-api-spec commit
+        74fda0fad044407ea280043a03ffc9bc64c4e49e) lists as required, home_header, region and
+        widget_channel_id included.
+        """
         return {
             "id": str(self.id),
             "name": self.name,
             "icon": None,
             "icon_hash": None,
+            "home_header": None,
+            "region": "deprecated",  # docs resources/guild#guild-object: voice region id, deprecated
+            "widget_channel_id": None,
             "splash": None,
             "discovery_splash": None,
             "banner": None,
@@ -375,6 +383,8 @@ class FakeInteraction:
     original_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
     callback_attempts: list[float] = field(default_factory=list)
+    #: For a modal submit (type 5): the interaction that was answered with the modal.
+    triggered_by: int | None = None
     _ack_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import secrets
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import errors
+from .components import validate_modal, with_ids
 from .errors import DiscordHTTPError, FormErrors
 from .gateway import INTENT_GUILDS
 from .models import (
@@ -35,10 +36,12 @@ from .validation import (
     CHAT_INPUT,
     COMMAND_LIMITS,
     FLAG_EPHEMERAL,
+    FLAG_IS_COMPONENTS_V2,
     FLAG_LOADING,
     command_count_by_type,
     message_has_body,
     normalize_option,
+    validate_choice,
     validate_command,
     validate_command_list,
     validate_message,
@@ -90,6 +93,7 @@ class Ctx:
     files: list[RecordedFile]
     route: str
     t: float
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def body(self) -> JSON:
         """The JSON body as a dict (50035 when it is something else)."""
@@ -178,8 +182,50 @@ def _snowflake(name: str, value: str) -> int:
     return int(value)
 
 
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.lower() in ("1", "true", "yes")
+# Docs reference#boolean-query-strings: "True", "true" or "1" for true and "False", "false" or "0" for false.
+_QUERY_TRUE = ("True", "true", "1")
+_QUERY_FALSE = ("False", "false", "0")
+
+
+def _query_bool(query: Mapping[str, str], name: str) -> bool:
+    """A boolean query parameter (absent: false); anything but the documented spellings is a 50035."""
+    value = query.get(name)
+    if value is None or value in _QUERY_FALSE:
+        return False
+    if value in _QUERY_TRUE:
+        return True
+    errs = FormErrors()
+    errs.wrong_type([name], "boolean")
+    raise errs.error()
+
+
+def _localized(item: JSON, locale: str) -> JSON:
+    """A command, option or choice as the batch command GETs return it: one locale's strings only."""
+    out: JSON = {}
+    for key, value in item.items():
+        if key in ("name_localizations", "description_localizations"):
+            text = (value or {}).get(locale)
+            if text is not None:
+                out[key.replace("_localizations", "_localized")] = text
+        elif key in ("options", "choices"):
+            out[key] = [_localized(child, locale) for child in value]
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+AUTOCOMPLETE_CHOICES_MAX = 25
+
+
+def _focused_option_type(options: list[JSON]) -> int:
+    """The type of the focused option in an autocomplete interaction's (possibly nested) options."""
+    for opt in options:
+        if opt.get("focused"):
+            return int(opt["type"])
+        found = _focused_option_type(opt.get("options") or [])
+        if found:
+            return found
+    return 0
 
 
 class RestRoutes:
@@ -278,7 +324,13 @@ class RestRoutes:
     ) -> Result:
         """Run a route's handler."""
         ctx = Ctx(
-            params=params, query=request.query, json=body, files=files, route=route.key, t=time.monotonic()
+            params=params,
+            query=request.query,
+            json=body,
+            files=files,
+            route=route.key,
+            t=time.monotonic(),
+            headers=request.headers,
         )
         return await route.handler(ctx)
 
@@ -296,8 +348,21 @@ class RestRoutes:
         return 200, user.to_dict()
 
     async def get_application(self, ctx: Ctx) -> Result:
-        """``GET /oauth2/applications/@me``."""
+        """``GET /oauth2/applications/@me`` and ``GET /applications/@me``.
+
+        Spec PrivateApplicationResponse (commit 74fda0fad044407ea280043a03ffc9bc64c4e49e) requires id, name,
+        icon, description, type, verify_key, flags, flags_new, redirect_uris, interactions_endpoint_url,
+        role_connections_verification_url, owner, approximate_guild_count, approximate_user_install_count,
+        approximate_user_authorization_count, explicit_content_filter, team and eligible_oauth2_scopes.
+        terms_of_service_url, privacy_policy_url and custom_install_url are optional non-null strings
+        there (docs resources/application#application-object: optional "string"), so are left out here.
+        """
         fake = self.fake
+        install_params = {
+            # Spec ApplicationOAuth2InstallParamsResponse: scopes and permissions (a string) required.
+            "scopes": ["applications.commands", "bot"],
+            "permissions": str(fake.bot_permissions),
+        }
         return 200, {
             "id": str(fake.application_id),
             "name": fake.bot_user.username,
@@ -308,29 +373,29 @@ class RestRoutes:
             "hook": True,
             "bot_public": True,
             "bot_require_code_grant": False,
-            "verify_key": secrets.token_hex(32),
+            "verify_key": fake.verify_key,
             "owner": fake.owner_user.to_dict(),
             "team": None,
             "flags": fake.application_flags,
+            # Docs: flags_new is the same public flags as a string (they outgrow a 32-bit integer).
+            "flags_new": str(fake.application_flags),
             "bot": fake.bot_user.to_dict(),
             "rpc_origins": [],
             "redirect_uris": [],
             "interactions_endpoint_url": None,
             "role_connections_verification_url": None,
             "event_webhooks_url": None,
-            "event_webhooks_status": 1,
+            "event_webhooks_status": 1,  # spec ApplicationEventWebhooksStatus: 1 = DISABLED (the default)
             "event_webhooks_types": [],
             "tags": [],
-            "install_params": {
-                "scopes": ["bot", "applications.commands"],
-                "permissions": str(fake.bot_permissions),
-            },
-            "integration_types_config": {"0": {}},
+            "install_params": install_params,
+            # Docs: integration_types_config maps 0 (GUILD_INSTALL) to {"oauth2_install_params": …}.
+            "integration_types_config": {"0": {"oauth2_install_params": install_params}},
             "approximate_guild_count": sum(1 for g in fake.guilds.values() if fake.bot_user_id in g.members),
             "approximate_user_install_count": 0,
-            "terms_of_service_url": None,
-            "privacy_policy_url": None,
-            "custom_install_url": None,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,  # spec ApplicationExplicitContentFilterTypes: 0 = INHERIT
+            "eligible_oauth2_scopes": ["applications.commands", "bot", "webhook.incoming"],
             "is_monetized": False,
             "is_verified": False,
             "is_discoverable": False,
@@ -365,7 +430,7 @@ class RestRoutes:
         """``GET /guilds/{guild_id}``."""
         guild = self._guild(ctx)
         data = guild.to_dict()
-        if _truthy(ctx.query.get("with_counts")):
+        if _query_bool(ctx.query, "with_counts"):
             data["approximate_member_count"] = len(guild.members)
             data["approximate_presence_count"] = 0
         return 200, data
@@ -437,9 +502,19 @@ class RestRoutes:
                 raise errors.too_many_commands(limit)
 
     async def list_commands(self, ctx: Ctx) -> Result:
-        """``GET …/commands``."""
+        """``GET …/commands`` (``?with_localizations``).
+
+        Docs interactions/application-commands#retrieving-localized-commands: these batch GETs leave out
+        ``name_localizations``/``description_localizations`` unless ``with_localizations`` is true, and add
+        ``name_localized``/``description_localized`` for the requester's locale (``X-Discord-Locale``, then
+        ``Accept-Language``, then the user's locale) where a dictionary has it.
+        """
         _, store = self._command_scope(ctx)
-        return 200, copy.deepcopy(store)
+        if _query_bool(ctx.query, "with_localizations"):
+            return 200, copy.deepcopy(store)
+        locale = ctx.headers.get("X-Discord-Locale") or ctx.headers.get("Accept-Language", "")
+        locale = locale.split(",")[0].split(";")[0].strip() or self.fake.bot_user_payload()["locale"]
+        return 200, [_localized(cmd, locale) for cmd in store]
 
     async def overwrite_commands(self, ctx: Ctx) -> Result:
         """``PUT …/commands``: bulk overwrite, keeping ids of commands with the same type and name."""
@@ -607,7 +682,10 @@ class RestRoutes:
         channel = self._channel(ctx)
         perms = self._visible(channel)
         body = ctx.body()
-        validate_message(body, file_count=len(ctx.files), allow_ephemeral=False).raise_if_any()
+        # Spec MessageCreateRequest (commit 74fda0f…): the one route taking ``nonce``; ``tts`` too.
+        validate_message(
+            body, file_count=len(ctx.files), allow_ephemeral=False, nonce=True, tts=True
+        ).raise_if_any()
         if not message_has_body(body, file_count=len(ctx.files)):
             raise errors.empty_message()
         self._require_send(channel, perms)
@@ -616,9 +694,19 @@ class RestRoutes:
         if ctx.files and not has(perms, Permission.ATTACH_FILES):
             raise errors.missing_permissions()
         self._check_reference(channel, body, perms)
+        # Docs resources/message#create-message, enforce_nonce: "If another message was created by the same
+        # author with the same nonce, that message will be returned and no new message will be created."
+        nonce = body.get("nonce")
+        enforced = nonce is not None and body.get("enforce_nonce") is True
+        if enforced:
+            earlier = self.fake.message_with_nonce(self.fake.bot_user_id, nonce, ctx.t)
+            if earlier is not None:
+                return 200, copy.deepcopy(earlier.data)
         stored = self.fake.create_message(
             channel=channel, payload=body, files=ctx.files, author=self.fake.bot_user, route=ctx.route
         )
+        if enforced:
+            self.fake.remember_nonce(self.fake.bot_user_id, nonce, int(stored.data["id"]), ctx.t)
         return 200, copy.deepcopy(stored.data)
 
     async def edit_message(self, ctx: Ctx) -> Result:
@@ -627,7 +715,9 @@ class RestRoutes:
         perms = self._visible(channel)
         stored = self._message_in(channel, ctx)
         body = ctx.body()
-        validate_message(body, file_count=len(ctx.files), allow_ephemeral=False).raise_if_any()
+        validate_message(
+            body, file_count=len(ctx.files), allow_ephemeral=False, current=stored.data
+        ).raise_if_any()
         if int(stored.data["author"]["id"]) != self.fake.bot_user_id:
             if set(body) - {"flags"}:
                 raise errors.cannot_edit_others()
@@ -786,6 +876,13 @@ class RestRoutes:
         return RESPONSE_MESSAGE_TYPE.get(int(inter.payload.get("data", {}).get("type", 1)), 20)
 
     def _interaction_metadata(self, inter: FakeInteraction, *, followup_of: int | None = None) -> JSON:
+        """A response message's ``interaction_metadata``.
+
+        Spec MessageResponse/properties/interaction_metadata (commit 74fda0f…): one of
+        ApplicationCommandInteractionMetadataResponse, MessageComponentInteractionMetadataResponse (requires
+        ``interacted_message_id``) and ModalSubmitInteractionMetadataResponse (requires
+        ``triggering_interaction_metadata``); docs resources/message#message-interaction-metadata-object.
+        """
         user = self.fake.users[inter.user_id].to_dict()
         meta: JSON = {
             "id": str(inter.id),
@@ -797,6 +894,12 @@ class RestRoutes:
         if inter.type == APPLICATION_COMMAND:
             meta["name"] = data.get("name")
             meta["command_type"] = data.get("type", 1)
+        elif inter.type == MESSAGE_COMPONENT:
+            meta["interacted_message_id"] = inter.payload["message"]["id"]
+        elif inter.type == MODAL_SUBMIT:
+            trigger = self.fake.interactions.get(inter.triggered_by or 0)
+            if trigger is not None:
+                meta["triggering_interaction_metadata"] = self._interaction_metadata(trigger)
         if followup_of is not None:
             meta["original_response_message_id"] = str(followup_of)
         return meta
@@ -834,6 +937,7 @@ class RestRoutes:
             raise errors.already_acknowledged()
         if ctx.t - inter.created_at > self.fake.interaction_deadline_s:
             raise errors.unknown_interaction()
+        with_response = _query_bool(ctx.query, "with_response")
         body = ctx.body()
         errs = FormErrors()
         cb_type = body.get("type")
@@ -848,20 +952,26 @@ class RestRoutes:
             errs.add(["data"], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
             raise errs.error()
         data = data or {}
+        source = self._source_message(inter) if cb_type in (CB_DEFERRED_UPDATE, CB_UPDATE_MESSAGE) else None
         if cb_type in (CB_CHANNEL_MESSAGE, CB_UPDATE_MESSAGE):
-            errs.merge(["data"], validate_message(data, file_count=len(ctx.files), allow_ephemeral=True))
+            # Spec CreateMessageInteractionCallbackRequest/data (IncomingWebhookInteractionRequest, with tts)
+            # and UpdateMessageInteractionCallbackRequest/data (…UpdateForInteractionCallbackRequestPartial).
+            checked = validate_message(
+                data,
+                file_count=len(ctx.files),
+                allow_ephemeral=True,
+                tts=cb_type == CB_CHANNEL_MESSAGE,
+                current=source.data if source is not None else None,
+            )
+            errs.merge(["data"], checked)
             errs.raise_if_any()
             if cb_type == CB_CHANNEL_MESSAGE and not message_has_body(data, file_count=len(ctx.files)):
                 raise errors.empty_message()
         elif cb_type == CB_AUTOCOMPLETE_RESULT:
-            choices = data.get("choices")
-            if not isinstance(choices, list):
-                errs.required(["data", "choices"])
-            elif len(choices) > 25:
-                errs.max_length(["data", "choices"], 25)
+            self._validate_autocomplete(errs, inter, data)
             errs.raise_if_any()
         elif cb_type == CB_MODAL:
-            self._validate_modal(errs, data)
+            validate_modal(errs, data)
             errs.raise_if_any()
         message: JSON | None = None
         channel = self._interaction_channel(inter)
@@ -897,48 +1007,68 @@ class RestRoutes:
             )
             inter.original_message_id = int(stored.data["id"])
             message = stored.data
-        elif cb_type in (CB_DEFERRED_UPDATE, CB_UPDATE_MESSAGE):
-            source = inter.payload.get("message")
-            if source is None:
-                raise errors.unknown_message()
-            stored_source = self.fake.stored(int(source["id"]))
-            if stored_source is None:
-                raise errors.unknown_message()
-            inter.original_message_id = int(source["id"])
+        elif source is not None:  # CB_DEFERRED_UPDATE, CB_UPDATE_MESSAGE
+            inter.original_message_id = int(source.data["id"])
             if cb_type == CB_UPDATE_MESSAGE:
-                self.fake.edit_message(stored_source, data, ctx.files, route=ctx.route)
-            message = stored_source.data
+                self.fake.edit_message(source, data, ctx.files, route=ctx.route)
+                message = source.data
         elif cb_type == CB_AUTOCOMPLETE_RESULT:
             self.fake.autocomplete_results[inter.id] = list(data["choices"])
         elif cb_type == CB_MODAL:
-            self.fake.modals[inter.id] = data
+            # Discord gives the modal's components their numeric ids as it does a message's.
+            self.fake.modals[inter.id] = {**data, "components": with_ids(data["components"])}
         self.fake.acknowledge(inter, int(str(cb_type)), body.get("data"))
-        if not _truthy(ctx.query.get("with_response")):
+        if not with_response:
             return 204, None
-        callback: JSON = {
-            "id": str(inter.id),
-            "type": inter.type,
-            "activity_instance_id": None,
-        }
-        resource: JSON = {"type": cb_type}
-        if message is not None:
+        return 200, self._callback_response(inter, int(str(cb_type)), message)
+
+    def _source_message(self, inter: FakeInteraction) -> StoredMessage:
+        """The message a component interaction came from (what types 6 and 7 update)."""
+        source = inter.payload.get("message")
+        stored = self.fake.stored(int(source["id"])) if source is not None else None
+        if stored is None:
+            raise errors.unknown_message()
+        return stored
+
+    @staticmethod
+    def _callback_response(inter: FakeInteraction, cb_type: int, message: JSON | None) -> JSON:
+        """The ``with_response`` answer: spec InteractionCallbackResponse (commit 74fda0f…).
+
+        ``resource`` is a oneOf CreateMessageInteractionCallbackResponse (type 4), UpdateMessage… (type 7)
+        and LaunchActivity… (type 12), each requiring its ``message``/``activity_instance``; docs
+        interactions/receiving-and-responding#interaction-callback-interaction-callback-resource-object say
+        the same ("message … Only present if type is either CHANNEL_MESSAGE_WITH_SOURCE or UPDATE_MESSAGE").
+        So a deferral (5, 6), an autocomplete result (8) or a modal (9) gets ``interaction`` alone. The
+        interaction callback object (spec InteractionResponse) names the message created by types 4 and 5
+        (``response_message_*``); ``activity_instance_id`` only comes with a launched Activity.
+        """
+        callback: JSON = {"id": str(inter.id), "type": inter.type}
+        answer: JSON = {"interaction": callback}
+        if message is not None and cb_type in (CB_CHANNEL_MESSAGE, CB_DEFERRED_CHANNEL_MESSAGE):
             callback["response_message_id"] = message["id"]
             callback["response_message_loading"] = bool(message["flags"] & FLAG_LOADING)
             callback["response_message_ephemeral"] = bool(message["flags"] & FLAG_EPHEMERAL)
-            resource["message"] = copy.deepcopy(message)
-        return 200, {"interaction": callback, "resource": resource}
+        if message is not None and cb_type in (CB_CHANNEL_MESSAGE, CB_UPDATE_MESSAGE):
+            answer["resource"] = {"type": cb_type, "message": copy.deepcopy(message)}
+        return answer
 
     @staticmethod
-    def _validate_modal(errs: FormErrors, data: JSON) -> None:
-        custom_id = data.get("custom_id")
-        if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
-            errs.bad_length(["data", "custom_id"], 1, 100)
-        title = data.get("title")
-        if not isinstance(title, str) or not 1 <= len(title) <= 45:
-            errs.bad_length(["data", "title"], 1, 45)
-        components = data.get("components")
-        if not isinstance(components, list) or not 1 <= len(components) <= 5:
-            errs.bad_length(["data", "components"], 1, 5)
+    def _validate_autocomplete(errs: FormErrors, inter: FakeInteraction, data: JSON) -> None:
+        """Spec ApplicationCommandAutocompleteCallbackRequest: ``data.choices`` (max 25), each choice an
+        ApplicationCommandOption{String,Integer,Number}Choice matching the focused option's type; docs
+        interactions/receiving-and-responding#interaction-response-object-autocomplete (max of 25 choices)."""
+        choices = data.get("choices")
+        if choices is None:
+            errs.required(["data", "choices"])
+            return
+        if not isinstance(choices, list):
+            errs.wrong_type(["data", "choices"], "array")
+            return
+        if len(choices) > AUTOCOMPLETE_CHOICES_MAX:
+            errs.max_length(["data", "choices"], AUTOCOMPLETE_CHOICES_MAX)
+        focused_type = _focused_option_type(inter.payload.get("data", {}).get("options") or [])
+        for i, choice in enumerate(choices):
+            validate_choice(errs, ["data", "choices", i], choice, focused_type)
 
     def _hook_interaction(self, ctx: Ctx) -> FakeInteraction:
         if ctx.params["webhook_id"] != str(self.fake.application_id):
@@ -975,7 +1105,9 @@ class RestRoutes:
         inter = self._hook_interaction(ctx)
         stored = self._hook_message(ctx, inter)
         body = ctx.body()
-        validate_message(body, file_count=len(ctx.files), allow_ephemeral=True).raise_if_any()
+        validate_message(
+            body, file_count=len(ctx.files), allow_ephemeral=True, current=stored.data
+        ).raise_if_any()
         return 200, self.fake.edit_message(stored, body, ctx.files, route=ctx.route)
 
     async def delete_webhook_message(self, ctx: Ctx) -> Result:
@@ -993,7 +1125,8 @@ class RestRoutes:
         if inter.ack is None:
             raise errors.unknown_webhook()
         body = ctx.body()
-        validate_message(body, file_count=len(ctx.files), allow_ephemeral=True).raise_if_any()
+        # Spec IncomingWebhookRequestPartial (commit 74fda0f…): ``tts`` but no ``nonce``.
+        validate_message(body, file_count=len(ctx.files), allow_ephemeral=True, tts=True).raise_if_any()
         if not message_has_body(body, file_count=len(ctx.files)):
             raise errors.empty_message()
         original = self.fake.stored(inter.original_message_id) if inter.original_message_id else None
@@ -1004,7 +1137,10 @@ class RestRoutes:
         ):
             raise errors.unknown_message()
         if original is not None and original.data["flags"] & FLAG_LOADING:
+            # The loading message keeps its EPHEMERAL state; IS_COMPONENTS_V2 may still be set on it.
             edit = {k: v for k, v in body.items() if k != "flags"}
+            if int(body.get("flags") or 0) & FLAG_IS_COMPONENTS_V2:
+                edit["flags"] = FLAG_IS_COMPONENTS_V2
             return 200, self.fake.edit_message(original, edit, ctx.files, route=ctx.route)
         channel = self._interaction_channel(inter)
         ephemeral = bool(int(body.get("flags") or 0) & FLAG_EPHEMERAL)

@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 import random
+import secrets
 import socket
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from . import errors
+from .components import TEXT_DISPLAY, all_components, with_ids
 from .errors import DiscordHTTPError
 from .gateway import INTENT_GUILD_MEMBERS, INTENT_GUILD_MESSAGES, INTENT_GUILDS, Gateway, GatewaySession
 from .mentions import MentionResult, resolve_mentions
@@ -51,9 +53,19 @@ from .permissions import (
 from .ratelimit import DEFAULT_GLOBAL_LIMIT, RateLimiter
 from .rest import RestRoutes
 from .snowflake import SnowflakeGenerator, iso_now, shard_for
-from .validation import FLAG_EPHEMERAL, FLAG_LOADING, FLAG_SUPPRESS_NOTIFICATIONS
+from .validation import (
+    CREATE_FLAGS,
+    FLAG_EPHEMERAL,
+    FLAG_IS_COMPONENTS_V2,
+    FLAG_LOADING,
+    FLAG_SUPPRESS_EMBEDS,
+    FLAG_SUPPRESS_NOTIFICATIONS,
+)
 
 API_PREFIX = "/api/v10"
+# Docs resources/message#create-message, enforce_nonce: the nonce "will be checked for uniqueness in the past
+# few minutes"; the exact window is not published.
+NONCE_WINDOW_S = 300.0
 MESSAGE_FLAG_HAS_THREAD = 1 << 5
 
 # Application flags Discord sets when a privileged intent is enabled for a verified-less bot.
@@ -108,6 +120,7 @@ class FakeDiscord:
         self.ratelimiter = RateLimiter(enabled=rate_limits, buckets=bucket_limits, global_limit=global_limit)
         self.ids = SnowflakeGenerator()
         self.application_id = self.ids.next()
+        self.verify_key = secrets.token_hex(32)  # the app's public key, hex encoded (stable per app)
         self.bot_user_id = self.application_id  # Discord gives a bot user the application's id.
         self.bot_user = FakeUser(id=self.bot_user_id, username=bot_username, bot=True)
         self.owner_user = FakeUser(id=self.ids.next(), username="app-owner", global_name="App Owner")
@@ -132,6 +145,8 @@ class FakeDiscord:
         ] = []
         self._faults: dict[str, deque[tuple[int, JSON]]] = {}
         self._pings: list[Ping] = []
+        #: (author id, nonce) -> (message id, monotonic time) of channel messages sent with a nonce.
+        self._nonces: dict[tuple[int, str], tuple[int, float]] = {}
         self._messages_changed = asyncio.Event()
         self.gateway = Gateway(self)
         self._runner: web.AppRunner | None = None
@@ -680,6 +695,17 @@ class FakeDiscord:
 
     # ---- messages --------------------------------------------------------------------------------
 
+    def message_with_nonce(self, author_id: int, nonce: object, now: float) -> StoredMessage | None:
+        """The message ``author_id`` created with ``nonce`` within ``NONCE_WINDOW_S``, if it still exists."""
+        found = self._nonces.get((author_id, str(nonce)))
+        if found is None or now - found[1] > NONCE_WINDOW_S:
+            return None
+        return self.stored(found[0])
+
+    def remember_nonce(self, author_id: int, nonce: object, message_id: int, now: float) -> None:
+        """Record a created message's nonce for ``enforce_nonce``."""
+        self._nonces[(author_id, str(nonce))] = (message_id, now)
+
     def stored(self, message_id: int) -> StoredMessage | None:
         """Internal stored message (not deleted)."""
         stored = self._messages.get(message_id)
@@ -763,7 +789,7 @@ class FakeDiscord:
                 reply_author = None
         allowed = payload.get("allowed_mentions")
         mentions, mention_roles, everyone, result = self._mention_payload(
-            guild, content, allowed, reply_author
+            guild, _mentionable_text(content, payload), allowed, reply_author
         )
         if (
             everyone
@@ -779,9 +805,9 @@ class FakeDiscord:
             replied = self.users.get(reply_author)
             if replied is not None:
                 mentions.append(replied.to_dict())
-        flags = (
-            int(payload.get("flags") or 0) & (FLAG_SUPPRESS_NOTIFICATIONS | (1 << 2) | (1 << 15))
-        ) | flags_extra
+        # Docs resources/message#create-message: of the flags, "only SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS,
+        # IS_VOICE_MESSAGE, and IS_COMPONENTS_V2 can be set" (interaction responses add EPHEMERAL, below).
+        flags = (int(payload.get("flags") or 0) & CREATE_FLAGS) | flags_extra
         if ephemeral:
             flags |= FLAG_EPHEMERAL
         data: JSON = {
@@ -800,7 +826,7 @@ class FakeDiscord:
             "pinned": False,
             "type": msg_type if referenced is None or msg_type != 0 else 19,
             "flags": flags,
-            "components": list(payload.get("components") or []),
+            "components": with_ids(list(payload.get("components") or [])),
         }
         if payload.get("nonce") is not None:
             data["nonce"] = payload["nonce"]
@@ -910,21 +936,23 @@ class FakeDiscord:
         if "embeds" in payload:
             new["embeds"] = [_normalize_embed(e) for e in payload["embeds"] or []]
         if "components" in payload:
-            new["components"] = list(payload["components"] or [])
+            new["components"] = with_ids(list(payload["components"] or []))
         if "attachments" in payload or files:
             listed = {str(a.get("id")) for a in payload.get("attachments") or [] if isinstance(a, dict)}
             existing = data["attachments"]
             kept = [a for a in existing if a["id"] in listed] if "attachments" in payload else list(existing)
             new["attachments"] = kept + self._attachments(stored.channel_id, payload, files)
         if "flags" in payload and payload["flags"] is not None:
-            keep = data["flags"] & ~((1 << 2) | (1 << 12))
-            new["flags"] = keep | (int(payload["flags"]) & ((1 << 2) | (1 << 12)))
+            # Docs resources/message#edit-message: flags edits SUPPRESS_EMBEDS (set or unset) and
+            # IS_COMPONENTS_V2 (set only: "the flag cannot be removed"); other bits stay as they were.
+            keep = data["flags"] & ~FLAG_SUPPRESS_EMBEDS
+            new["flags"] = keep | (int(payload["flags"]) & (FLAG_SUPPRESS_EMBEDS | FLAG_IS_COMPONENTS_V2))
         new["flags"] &= ~FLAG_LOADING
         if not _has_body(new):
             raise errors.empty_message()
-        if "content" in payload or "allowed_mentions" in payload:
+        if "content" in payload or "components" in payload or "allowed_mentions" in payload:
             mentions, roles, everyone, _ = self._mention_payload(
-                guild, new["content"], payload.get("allowed_mentions"), None
+                guild, _mentionable_text(new["content"], new), payload.get("allowed_mentions"), None
             )
             new.update({"mentions": mentions, "mention_roles": roles, "mention_everyone": everyone})
         if not was_loading:
@@ -1115,9 +1143,20 @@ class FakeDiscord:
             self, None, channel, self.guilds[shown_by.guild_id or 0].members[shown_by.user_id]
         )
         data: JSON = {"custom_id": modal["custom_id"], "components": modal_submit_components(modal, values)}
+        # Docs interactions/receiving-and-responding#interaction-object: ``message`` is sent "for components
+        # or modals triggered by components".
+        source = shown_by.payload.get("message")
         inter = new_interaction(
-            self, itype=5, guild=guild, channel=channel, member=member, data=data, locale=locale
+            self,
+            itype=5,
+            guild=guild,
+            channel=channel,
+            member=member,
+            data=data,
+            locale=locale,
+            message=copy.deepcopy(source) if source is not None else None,
         )
+        inter.triggered_by = shown_by.id
         return await send_interaction(self, inter)
 
     # ---- HTTP pipeline ---------------------------------------------------------------------------
@@ -1291,6 +1330,22 @@ async def _read_body(request: web.Request) -> tuple[Any, list[RecordedFile], Dis
             [],
             DiscordHTTPError(400, {"message": "The request body contains invalid JSON.", "code": 50109}),
         )
+
+
+def _mentionable_text(content: str, message: Mapping[str, Any]) -> str:
+    """The text whose mentions ping: ``content``, or with IS_COMPONENTS_V2 the Text Display components.
+
+    Docs components/reference#text-display: mentions in a Text Display "will ping and send notifications
+    based on the value of the allowed mention object"; docs resources/message#edit-message: for a V2 message
+    the mention arrays are rebuilt "based on the edited content in the components array".
+    """
+    if not int(message.get("flags") or 0) & FLAG_IS_COMPONENTS_V2:
+        return content
+    return "\n".join(
+        str(c.get("content") or "")
+        for c in all_components(message.get("components") or [])
+        if c.get("type") == TEXT_DISPLAY
+    )
 
 
 def _normalize_embed(embed: Any) -> JSON:

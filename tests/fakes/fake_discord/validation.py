@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
+from .components import validate_message_components
 from .errors import FormErrors
 
 Path = list[str | int]
@@ -36,7 +37,7 @@ CREATE_FLAGS = (
 )
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -56,11 +57,18 @@ def _check_str(errors: FormErrors, path: Path, value: object, limit: int, *, req
     return len(value)
 
 
+# Spec RichEmbed, RichEmbedAuthor, RichEmbedFooter, RichEmbedImage, RichEmbedThumbnail: every url and
+# icon_url has maxLength 2048.
+EMBED_URL_MAX = 2048
+
+
 def _check_url(errors: FormErrors, path: Path, value: object) -> None:
     if value is None:
         return
     if not isinstance(value, str) or not value.startswith(("http://", "https://", "attachment://")):
         errors.add(path, "URL_TYPE_INVALID_URL", "Not a well formed URL.")
+    elif len(value) > EMBED_URL_MAX:
+        errors.max_length(path, EMBED_URL_MAX)
 
 
 def validate_embed(errors: FormErrors, path: Path, embed: object) -> int:
@@ -163,8 +171,78 @@ def validate_allowed_mentions(errors: FormErrors, value: object) -> None:
         errors.wrong_type([*path, "replied_user"], "boolean")
 
 
-def validate_message(payload: Any, *, file_count: int, allow_ephemeral: bool) -> FormErrors:
-    """Validate a create/edit message body; returns the collected 50035 errors (possibly empty)."""
+# Spec MessageCreateRequest/properties/nonce (commit 74fda0fad044407ea280043a03ffc9bc64c4e49e): an int64, or
+# a string of at most 25 characters; docs resources/message#create-message: "up to 25 characters".
+NONCE_MAX_LENGTH = 25
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Spec MessageAttachmentRequest: filename 1-1024, description <= 1024; Message*Request attachments <= 10.
+ATTACHMENTS_MAX = 10
+ATTACHMENT_TEXT_MAX = 1024
+# Docs resources/message#create-message, footnote **: with IS_COMPONENTS_V2 "the message can only contain
+# components. Providing content, embeds, sticker_ids, poll, or shared_client_theme will fail with a 400".
+V2_EXCLUDED_FIELDS = ("content", "embeds", "sticker_ids", "poll", "shared_client_theme")
+
+
+def _legacy_field_used(payload: dict[str, Any], key: str) -> bool:
+    """Whether a body sets a field that IS_COMPONENTS_V2 forbids (null, "" and [] reset it)."""
+    return payload.get(key) not in (None, "", [])
+
+
+def _validate_nonce(errors: FormErrors, nonce: object) -> None:
+    """Spec MessageCreateRequest/properties/nonce: oneOf int64 integer, string maxLength 25, null."""
+    if nonce is None:
+        return
+    if isinstance(nonce, str):
+        if len(nonce) > NONCE_MAX_LENGTH:
+            errors.max_length(["nonce"], NONCE_MAX_LENGTH)
+    elif _is_int(nonce):
+        if nonce < INT64_MIN:
+            errors.add(
+                ["nonce"], "NUMBER_TYPE_MIN", f"int value should be greater than or equal to {INT64_MIN}."
+            )
+        elif nonce > INT64_MAX:
+            errors.add(
+                ["nonce"], "NUMBER_TYPE_MAX", f"int value should be less than or equal to {INT64_MAX}."
+            )
+    else:
+        errors.wrong_type(["nonce"], "string")
+
+
+def _validate_attachments(errors: FormErrors, attachments: object) -> None:
+    """Spec MessageAttachmentRequest: ``id`` required, filename 1-1024, description <= 1024; <= 10 items."""
+    if attachments is None:
+        return
+    if not isinstance(attachments, list):
+        errors.wrong_type(["attachments"], "array")
+        return
+    if len(attachments) > ATTACHMENTS_MAX:
+        errors.max_length(["attachments"], ATTACHMENTS_MAX)
+    for i, att in enumerate(attachments):
+        if not isinstance(att, dict) or "id" not in att:
+            errors.required(["attachments", i, "id"])
+            continue
+        filename = att.get("filename")
+        if filename is not None and (not isinstance(filename, str) or not 1 <= len(filename) <= 1024):
+            errors.bad_length(["attachments", i, "filename"], 1, ATTACHMENT_TEXT_MAX)
+        description = att.get("description")
+        if isinstance(description, str) and len(description) > ATTACHMENT_TEXT_MAX:
+            errors.max_length(["attachments", i, "description"], ATTACHMENT_TEXT_MAX)
+
+
+def validate_message(
+    payload: Any,
+    *,
+    file_count: int,
+    allow_ephemeral: bool,
+    nonce: bool = False,
+    tts: bool = False,
+    current: dict[str, Any] | None = None,
+) -> FormErrors:
+    """Validate a create/edit message body; returns the collected 50035 errors (possibly empty).
+
+    ``nonce``/``tts``: the route takes those fields (channel create; webhooks and interaction responses take
+    ``tts``); elsewhere Discord ignores them. ``current``: the stored message an edit applies to.
+    """
     errors = FormErrors()
     if not isinstance(payload, dict):
         errors.add([], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
@@ -174,6 +252,8 @@ def validate_message(payload: Any, *, file_count: int, allow_ephemeral: bool) ->
         if not isinstance(content, str):
             errors.wrong_type(["content"], "string")
         elif len(content) > CONTENT_MAX:
+            # Docs: "up to 2000 characters"; spec MessageCreateRequest says maxLength 4000 (the stricter
+            # documented limit wins); spec IncomingWebhook*Request agrees on 2000.
             errors.max_length(["content"], CONTENT_MAX)
     embeds = payload.get("embeds")
     if embeds is not None:
@@ -190,27 +270,50 @@ def validate_message(payload: Any, *, file_count: int, allow_ephemeral: bool) ->
                     f"Embed size exceeds maximum size of {EMBED_TOTAL_MAX}",
                 )
     validate_allowed_mentions(errors, payload.get("allowed_mentions"))
+    if nonce:
+        _validate_nonce(errors, payload.get("nonce"))
+        enforce = payload.get("enforce_nonce")
+        if enforce is not None and not isinstance(enforce, bool):
+            errors.wrong_type(["enforce_nonce"], "boolean")  # spec: {"type": ["boolean", "null"]}
+    if tts:
+        value = payload.get("tts")
+        if value is not None and not isinstance(value, bool):
+            errors.wrong_type(["tts"], "boolean")  # spec MessageCreateRequest/properties/tts: boolean|null
     flags = payload.get("flags")
     # EPHEMERAL outside interaction responses is silently dropped when the message is stored.
     if flags is not None and not _is_int(flags):
         errors.wrong_type(["flags"], "int")
-    components = payload.get("components")
-    if components is not None:
-        if not isinstance(components, list):
-            errors.wrong_type(["components"], "array")
-        elif not (isinstance(flags, int) and flags & FLAG_IS_COMPONENTS_V2) and len(components) > 5:
-            errors.max_length(["components"], 5)
+    v2_requested = _is_int(flags) and bool(flags & FLAG_IS_COMPONENTS_V2)
+    # Docs resources/message#edit-message: IS_COMPONENTS_V2 "can only be set", so an edit of a V2 message
+    # is held to the same rules whatever flags it sends.
+    was_v2 = current is not None and bool(int(current.get("flags") or 0) & FLAG_IS_COMPONENTS_V2)
+    if v2_requested or was_v2:
+        for key in V2_EXCLUDED_FIELDS:
+            # An edit that turns a message into a V2 one must also reset the legacy fields the message
+            # uses (docs resources/message#edit-message, footnote *: "content and poll … null, embeds and
+            # sticker_ids … []. Failing to do this will result in a 400 BAD REQUEST response").
+            stored_key = "sticker_items" if key == "sticker_ids" else key
+            upgrade_leaves = (
+                current is not None
+                and not was_v2
+                and key not in payload
+                and current.get(stored_key) not in (None, "", [])
+            )
+            if _legacy_field_used(payload, key) or upgrade_leaves:
+                # The leaf Discord answers (seen in apps' bug reports): content[MESSAGE_CANNOT_USE_LEGACY_
+                # FIELDS_WITH_COMPONENTS_V2] "The 'content' field cannot be used when using MessageFlags…".
+                errors.add(
+                    [key],
+                    "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+                    f"The '{key}' field cannot be used when using MessageFlags.IS_COMPONENTS_V2",
+                )
+    # Which component types are allowed follows the request's own flags: a V2 layout sent without the flag
+    # is parsed as legacy components and refused (UNION_TYPE_CHOICES).
+    validate_message_components(errors, payload.get("components"), v2=v2_requested)
     stickers = payload.get("sticker_ids")
     if isinstance(stickers, list) and len(stickers) > 3:
         errors.max_length(["sticker_ids"], 3)
-    attachments = payload.get("attachments")
-    if attachments is not None:
-        if not isinstance(attachments, list):
-            errors.wrong_type(["attachments"], "array")
-        else:
-            for i, att in enumerate(attachments):
-                if not isinstance(att, dict) or "id" not in att:
-                    errors.required(["attachments", i, "id"])
+    _validate_attachments(errors, payload.get("attachments"))
     if file_count > 10:
         errors.max_length(["files"], 10)
     return errors
@@ -277,12 +380,31 @@ MAX_SAFE_INTEGER = 2**53
 COMMAND_LIMITS = {CHAT_INPUT: 100, USER_COMMAND: 15, MESSAGE_COMMAND: 15, PRIMARY_ENTRY_POINT: 1}
 
 
+# Unicode Scripts.txt ranges of \p{sc=Deva} (Devanagari) and \p{sc=Thai}; marks such as U+093F are in
+# these scripts but in neither \p{L} nor \p{N}, so the regex lists the scripts explicitly.
+_SCRIPT_RANGES = (
+    ("\u0900", "\u0950"),
+    ("\u0955", "\u0963"),
+    ("\u0966", "\u097f"),
+    ("\ua8e0", "\ua8ff"),
+    ("\U00011b00", "\U00011b09"),
+    ("\u0e01", "\u0e3a"),
+    ("\u0e40", "\u0e5b"),
+)
+
+
 def valid_chat_input_name(name: str) -> bool:
-    """``^[-_\\p{L}\\p{N}\\p{sc=Deva}\\p{sc=Thai}]{1,32}$`` plus the lower-case rule."""
+    """The documented CHAT_INPUT command and option name rule.
+
+    Docs interactions/application-commands#application-command-object-application-command-naming
+    (docs repo commit c98d64bc233833839cf0d8d369e81b77f21ade60): names match
+    ``^[-_'\\p{L}\\p{N}\\p{sc=Deva}\\p{sc=Thai}]{1,32}$`` (apostrophe included) and "If there is a
+    lowercase variant of any letters used, you must use those".
+    """
     if not 1 <= len(name) <= 32:
         return False
     for ch in name:
-        if ch in "-_" or "\u0900" <= ch <= "\u097f" or "\u0e00" <= ch <= "\u0e7f":
+        if ch in "-_'" or any(low <= ch <= high for low, high in _SCRIPT_RANGES):
             continue
         if unicodedata.category(ch)[0] not in "LN":
             return False
@@ -310,6 +432,38 @@ def _validate_name(errors: FormErrors, path: Path, name: object, *, chat_input: 
         errors.bad_length(path, 1, 32)
     elif chat_input and not valid_chat_input_name(name):
         errors.add(path, "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+
+
+# Docs reference#locales: the locales Discord accepts as localization keys. Spec AvailableLocalesEnum also
+# lists "ar" and "he"; the stricter documented list is used.
+LOCALES = (
+    "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl", "no", "pl",
+    "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi", "th", "zh-CN", "ja",
+    "zh-TW", "ko",
+)  # fmt: skip
+
+
+def _validate_localizations(
+    errors: FormErrors, path: Path, item: dict[str, Any], *, chat_input: bool
+) -> None:
+    """``name_localizations``/``description_localizations``: documented locales as keys; the values "follow
+    the same restrictions as" name and description (docs interactions/application-commands, command and
+    option structures)."""
+    for key, check in (("name_localizations", "name"), ("description_localizations", "description")):
+        value = item.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            errors.add([*path, key], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+            continue
+        for locale, text in value.items():
+            lpath: Path = [*path, key, locale]
+            if locale not in LOCALES:
+                errors.choices(lpath, LOCALES)
+            elif check == "name":
+                _validate_name(errors, lpath, text, chat_input=chat_input)
+            else:
+                _validate_description(errors, lpath, text)
 
 
 def _validate_description(errors: FormErrors, path: Path, desc: object) -> None:
@@ -344,24 +498,49 @@ def _validate_choices(errors: FormErrors, path: Path, opt: dict[str, Any], opt_t
             "Autocomplete and choices cannot be combined",
         )
     for i, choice in enumerate(choices):
-        cpath: Path = [*path, i]
-        if not isinstance(choice, dict):
-            errors.add(cpath, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
-            continue
-        cname = choice.get("name")
-        if not isinstance(cname, str) or not 1 <= len(cname) <= 100:
-            errors.bad_length([*cpath, "name"], 1, 100)
-        value = choice.get("value")
-        if opt_type == STRING:
-            if not isinstance(value, str):
-                errors.wrong_type([*cpath, "value"], "string")
-            elif not 1 <= len(value) <= 100:
-                errors.bad_length([*cpath, "value"], 1, 100)
-        elif opt_type == INTEGER:
-            if not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_SAFE_INTEGER:
-                errors.wrong_type([*cpath, "value"], "int")
-        elif not (_is_int(value) or isinstance(value, float)):
-            errors.wrong_type([*cpath, "value"], "float")
+        validate_choice(errors, [*path, i], choice, opt_type)
+
+
+# Docs interactions/application-commands (#application-command-object-application-command-option-choice-
+# structure): name 1-100 characters, value "up to 100 characters if string". Spec
+# ApplicationCommandOptionStringChoice allows a 6000-character value; the stricter documented 100 wins.
+# Integer values are spec Int53Type.
+CHOICE_NAME_MAX = 100
+CHOICE_STRING_VALUE_MAX = 100
+INT53_MAX = 2**53 - 1
+
+
+def validate_choice(errors: FormErrors, path: Path, choice: object, opt_type: int) -> None:
+    """One option choice (in a command's ``choices`` or an autocomplete result) for an option type."""
+    if not isinstance(choice, dict):
+        errors.add(path, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+        return
+    cname = choice.get("name")
+    if cname is None:
+        errors.required([*path, "name"])
+    elif not isinstance(cname, str) or not 1 <= len(cname) <= CHOICE_NAME_MAX:
+        errors.bad_length([*path, "name"], 1, CHOICE_NAME_MAX)
+    localized = choice.get("name_localizations")
+    if isinstance(localized, dict):
+        for locale, text in localized.items():
+            if locale not in LOCALES:
+                errors.choices([*path, "name_localizations", locale], LOCALES)
+            elif not isinstance(text, str) or not 1 <= len(text) <= CHOICE_NAME_MAX:
+                errors.bad_length([*path, "name_localizations", locale], 1, CHOICE_NAME_MAX)
+    value = choice.get("value")
+    vpath: Path = [*path, "value"]
+    if value is None:
+        errors.required(vpath)
+    elif opt_type == STRING:
+        if not isinstance(value, str):
+            errors.wrong_type(vpath, "string")
+        elif len(value) > CHOICE_STRING_VALUE_MAX:
+            errors.max_length(vpath, CHOICE_STRING_VALUE_MAX)
+    elif opt_type == INTEGER:
+        if not _is_int(value) or abs(value) > INT53_MAX:
+            errors.wrong_type(vpath, "int")
+    elif not (_is_int(value) or isinstance(value, float)):
+        errors.wrong_type(vpath, "float")
 
 
 def _validate_option(errors: FormErrors, path: Path, opt: object, *, depth: int) -> None:
@@ -374,6 +553,7 @@ def _validate_option(errors: FormErrors, path: Path, opt: object, *, depth: int)
         return
     _validate_name(errors, [*path, "name"], opt.get("name"), chat_input=True)
     _validate_description(errors, [*path, "description"], opt.get("description"))
+    _validate_localizations(errors, path, opt, chat_input=True)
     if opt_type in (SUB_COMMAND, SUB_COMMAND_GROUP):
         children = opt.get("options") or []
         if opt_type == SUB_COMMAND_GROUP and depth > 0:
@@ -501,6 +681,7 @@ def validate_command(cmd: object, *, partial: bool = False) -> FormErrors:
         _validate_name(errors, ["name"], cmd.get("name"), chat_input=chat_input)
     if chat_input and (not partial or "description" in cmd):
         _validate_description(errors, ["description"], cmd.get("description"))
+    _validate_localizations(errors, [], cmd, chat_input=chat_input)
     options = cmd.get("options")
     if options is not None:
         if not chat_input and options:
