@@ -24,7 +24,7 @@ from tests.conftest import Database
 
 GUILD, OTHER_GUILD, MODERATOR = 1001, 2002, 77
 JUDGE = Persona("Judge", "⚖️", "You weigh the evidence like a judge.", 0x8E44AD, "gemini-3.5-flash")
-REVISION_1_DB = Path(__file__).parent / "data" / "parley-revision-0001.db"
+REVISION_1_DB = Path(__file__).parent.parent / "data" / "parley-revision-0001.db"
 
 
 @pytest.fixture
