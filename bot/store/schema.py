@@ -21,6 +21,10 @@ from sqlalchemy import (
 
 from bot.core.validation import NAME_MAX_LENGTH
 
+# Full Unicode case folding maps one code point to at most three (CaseFolding.txt, status F: "ΐ" becomes
+# "ΐ"), so the folded key of a valid name can be three times as long as the name.
+NAME_KEY_LENGTH = 3 * NAME_MAX_LENGTH
+
 metadata = MetaData()
 
 guilds = Table(
@@ -41,7 +45,7 @@ personas = Table(
     Column("guild_id", BigInteger, ForeignKey("guilds.guild_id", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False),
     Column("name", String(NAME_MAX_LENGTH), nullable=False),
-    Column("name_key", String(NAME_MAX_LENGTH), nullable=False),
+    Column("name_key", String(NAME_KEY_LENGTH), nullable=False),
     Column("emoji", String(100), nullable=False),
     Column("instructions", Text, nullable=False),
     Column("colour", Integer, nullable=False),

@@ -15,10 +15,10 @@ from sqlalchemy import inspect, select
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.llm import FailureKind, TokenUsage
-from bot.core.panel import PANEL_MAX, StoredPanel, with_added, with_replaced, without
+from bot.core.panel import PANEL_MAX, StoredPanel, key, with_added, with_replaced, without
 from bot.core.personas import DEFAULT_PANEL, ETHICS_PANEL, Persona
 from bot.core.records import DebateStatus, StoredReply
-from bot.core.validation import Invalid
+from bot.core.validation import NAME_MAX_LENGTH, Invalid, name_problems
 from bot.store import Store, make_engine, personas, run_migrations
 from tests.conftest import Database
 
@@ -312,3 +312,37 @@ async def test_unfinished_debates_can_leave_out_those_of_the_running_run(store: 
     earlier, legacy, current = await begin("earlier-run"), await begin(None), await begin("this-run")
     assert [d.id for d in await store.unfinished_debates()] == [earlier, legacy, current]
     assert [d.id for d in await store.unfinished_debates(not_of_run="this-run")] == [earlier, legacy]
+
+
+@pytest.mark.parametrize(
+    "letter",
+    [
+        pytest.param("ß", id="sharp-s-folds-to-ss"),
+        pytest.param("ΐ", id="iota-folds-to-three-code-points"),
+    ],
+)
+async def test_a_name_whose_case_fold_is_longer_than_the_name_is_stored_and_found(
+    store: Store, database: Database, letter: str
+) -> None:
+    name = letter * NAME_MAX_LENGTH
+    assert name_problems(name) == []
+    assert len(key(name)) > NAME_MAX_LENGTH
+    persona = Persona(name, "🔤", "You speak of letters and their cases.", 0x123456)
+    await store.change_panel(GUILD, MODERATOR, "add", add(persona))
+    renamed = dataclasses.replace(persona, instructions="You speak of folding, above all.")
+    found_by = name.upper() if letter == "ß" else name  # "ß".upper() is "SS": same key, other spelling
+    await store.change_panel(
+        GUILD, MODERATOR, "edit", functools.partial(with_replaced, name=found_by, persona=renamed)
+    )
+    other = await reopened(database)
+    try:
+        assert (await other.panel(GUILD)).personas[-1] == renamed
+    finally:
+        await other.close()
+    engine = make_engine(database.url, **database.options)
+    try:
+        async with engine.connect() as connection:
+            keys = (await connection.execute(select(personas.c.name_key))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert key(name) in keys
