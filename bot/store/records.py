@@ -154,6 +154,13 @@ class Records:
             ).scalar()
         return None if value is None else DebateStatus(value)
 
+    async def debate_tokens(self, debate_id: int) -> int:
+        query = select(func.coalesce(func.sum(debate_replies.c.tokens), 0)).where(
+            debate_replies.c.debate_id == debate_id
+        )
+        async with self._database.read() as connection:
+            return int((await connection.execute(query)).scalar_one())
+
     # -- usage ------------------------------------------------------------------------------------
 
     async def tokens_used(self, guild_id: int, day: date) -> int:

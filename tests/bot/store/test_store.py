@@ -294,6 +294,9 @@ async def test_a_debate_is_recorded_as_it_progresses(store: Store) -> None:
         StoredReply(2, "Neutral Citizen", "Prices rose.", None),
     ]
 
+    assert await store.debate_tokens(debate_id) == 11
+    assert await store.debate_tokens(debate_id + 1000) == 0
+
     stats = DebateStats(2.0, 3.0, 1.0, TokenUsage(100, 50), 3, 4)
     await store.end_debate(
         debate_id, DebateStatus.DONE, "✅ done in 2.0 s", verdict="Justified.", stats=stats
@@ -312,6 +315,22 @@ async def test_unfinished_debates_can_leave_out_those_of_the_running_run(store: 
     earlier, legacy, current = await begin("earlier-run"), await begin(None), await begin("this-run")
     assert [d.id for d in await store.unfinished_debates()] == [earlier, legacy, current]
     assert [d.id for d in await store.unfinished_debates(not_of_run="this-run")] == [earlier, legacy]
+
+
+async def test_a_debates_tokens_are_the_sum_of_its_recorded_replies(store: Store) -> None:
+    first, second = [
+        await store.begin_debate(
+            guild_id=GUILD, channel_id=5, user_id=MODERATOR, question=q, panel=DEFAULT_PANEL
+        )
+        for q in ("First?", "Second?")
+    ]
+    assert await store.debate_tokens(first) == 0
+    await store.record_reply(first, 0, DEFAULT_PANEL[0], PersonaReply("Yes.", "m", 0.3, TokenUsage(40, 2, 8)))
+    failure = PersonaFailure("cut off", FailureKind.TIMEOUT, 4.0, TokenUsage(30))
+    await store.record_reply(first, 1, DEFAULT_PANEL[1], failure)
+    await store.record_reply(second, 0, DEFAULT_PANEL[0], PersonaReply("No.", "m", 0.2, TokenUsage(7, 1)))
+    assert await store.debate_tokens(first) == 80
+    assert await store.debate_tokens(second) == 8
 
 
 @pytest.mark.parametrize(
