@@ -196,7 +196,7 @@ class ParleyBot(commands.AutoShardedBot):
         log.info("ready as %s in %d guilds (%s shards)", self.user, len(self.guilds), self.shard_count)
         if not self._recovered:
             self._recovered = True
-            closed = await recover(self, self.senders, self.store, self.run_id)
+            closed = await recover(self, self.senders, self.store, self.admission, self.run_id)
             if closed:
                 log.warning("closed %d debates a previous run left unfinished", closed)
 

@@ -7,6 +7,7 @@ import logging
 
 import discord
 
+from bot.admission import Admission
 from bot.core.records import DebateStatus, Storage, UnfinishedDebate
 from bot.core.render import failed_state, interruption_note, status_content
 from bot.posting.channels import ChannelSenders
@@ -17,9 +18,15 @@ RESTARTED = "Parley restarted before it finished"
 
 
 async def close_interrupted(
-    client: discord.Client, senders: ChannelSenders, store: Storage, debate: UnfinishedDebate, why: str
+    client: discord.Client,
+    senders: ChannelSenders,
+    store: Storage,
+    admission: Admission,
+    debate: UnfinishedDebate,
+    why: str,
 ) -> None:
-    """Tell the channel, finish the status line and mark the record, each as far as Discord allows."""
+    """Tell the channel, finish the status line, mark the record and charge the tokens its recorded
+    answers used (the run that started it never did), each as far as Discord allows."""
     if debate.posts_channel_id is not None:
         note = interruption_note(debate.answered, len(debate.panel), why)
         with contextlib.suppress(Exception):
@@ -36,6 +43,7 @@ async def close_interrupted(
     await store.end_debate(
         debate.id, DebateStatus.INTERRUPTED, f"interrupted: {why}", verdict=None, stats=None
     )
+    await admission.charge(debate.guild_id, await store.debate_tokens(debate.id), complete=False)
     log.info("closed interrupted debate %s in guild %s", debate.id, debate.guild_id)
 
 
@@ -43,6 +51,7 @@ async def recover(
     client: discord.Client,
     senders: ChannelSenders,
     store: Storage,
+    admission: Admission,
     run_id: str,
     why: str = RESTARTED,
 ) -> int:
@@ -52,6 +61,6 @@ async def recover(
     for debate in await store.unfinished_debates(not_of_run=run_id):
         if client.get_guild(debate.guild_id) is None:
             continue  # another process's server (or one that removed the bot)
-        await close_interrupted(client, senders, store, debate, why)
+        await close_interrupted(client, senders, store, admission, debate, why)
         closed += 1
     return closed

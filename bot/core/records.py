@@ -85,6 +85,10 @@ class DebateStore(Protocol):
 
     async def debate_status(self, debate_id: int) -> DebateStatus | None: ...
 
+    async def debate_tokens(self, debate_id: int) -> int:
+        """The tokens its recorded replies used: what to charge for a debate that ended without a verdict."""
+        ...
+
     async def tokens_used(self, guild_id: int, day: date) -> int: ...
 
     async def add_tokens(self, guild_id: int, day: date, tokens: int) -> int:

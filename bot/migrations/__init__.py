@@ -1,1 +1,1 @@
-"""Alembic migrations; run at start-up by :func:`bot.store.run_migrations`."""
+"""Alembic migrations; run at start-up by :func:`bot.store.engine.run_migrations`."""

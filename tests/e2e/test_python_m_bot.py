@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.limits import usage_day, utc_now
 from bot.core.records import DebateStatus
 from bot.store import Store
 from tests.e2e.harness import (
@@ -134,6 +135,9 @@ async def test_a_debate_killed_mid_way_is_closed_with_a_note_when_the_bot_comes_
     try:
         assert await store.debate_status(1) is DebateStatus.INTERRUPTED
         replies = await store.debate_replies(1)
+        charged = await store.tokens_used(next(iter(discord.guilds)), usage_day(utc_now()))
+        recorded = await store.debate_tokens(1)
     finally:
         await store.close()
     assert [(reply.persona, reply.text) for reply in replies] == [("Rebel Pilot", "Red Five, standing by.")]
+    assert charged == recorded > 0, "what the interrupted debate used is charged when it is closed"

@@ -15,16 +15,16 @@ from sqlalchemy import inspect, select
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.llm import FailureKind, TokenUsage
-from bot.core.panel import PANEL_MAX, StoredPanel, with_added, with_replaced, without
+from bot.core.panel import PANEL_MAX, StoredPanel, key, with_added, with_replaced, without
 from bot.core.personas import DEFAULT_PANEL, ETHICS_PANEL, Persona
 from bot.core.records import DebateStatus, StoredReply
-from bot.core.validation import Invalid
+from bot.core.validation import NAME_MAX_LENGTH, Invalid, name_problems
 from bot.store import Store, make_engine, personas, run_migrations
 from tests.conftest import Database
 
 GUILD, OTHER_GUILD, MODERATOR = 1001, 2002, 77
 JUDGE = Persona("Judge", "⚖️", "You weigh the evidence like a judge.", 0x8E44AD, "gemini-3.5-flash")
-REVISION_1_DB = Path(__file__).parent / "data" / "parley-revision-0001.db"
+REVISION_1_DB = Path(__file__).parent.parent / "data" / "parley-revision-0001.db"
 
 
 @pytest.fixture
@@ -294,6 +294,9 @@ async def test_a_debate_is_recorded_as_it_progresses(store: Store) -> None:
         StoredReply(2, "Neutral Citizen", "Prices rose.", None),
     ]
 
+    assert await store.debate_tokens(debate_id) == 11
+    assert await store.debate_tokens(debate_id + 1000) == 0
+
     stats = DebateStats(2.0, 3.0, 1.0, TokenUsage(100, 50), 3, 4)
     await store.end_debate(
         debate_id, DebateStatus.DONE, "✅ done in 2.0 s", verdict="Justified.", stats=stats
@@ -312,3 +315,53 @@ async def test_unfinished_debates_can_leave_out_those_of_the_running_run(store: 
     earlier, legacy, current = await begin("earlier-run"), await begin(None), await begin("this-run")
     assert [d.id for d in await store.unfinished_debates()] == [earlier, legacy, current]
     assert [d.id for d in await store.unfinished_debates(not_of_run="this-run")] == [earlier, legacy]
+
+
+async def test_a_debates_tokens_are_the_sum_of_its_recorded_replies(store: Store) -> None:
+    first, second = [
+        await store.begin_debate(
+            guild_id=GUILD, channel_id=5, user_id=MODERATOR, question=q, panel=DEFAULT_PANEL
+        )
+        for q in ("First?", "Second?")
+    ]
+    assert await store.debate_tokens(first) == 0
+    await store.record_reply(first, 0, DEFAULT_PANEL[0], PersonaReply("Yes.", "m", 0.3, TokenUsage(40, 2, 8)))
+    failure = PersonaFailure("cut off", FailureKind.TIMEOUT, 4.0, TokenUsage(30))
+    await store.record_reply(first, 1, DEFAULT_PANEL[1], failure)
+    await store.record_reply(second, 0, DEFAULT_PANEL[0], PersonaReply("No.", "m", 0.2, TokenUsage(7, 1)))
+    assert await store.debate_tokens(first) == 80
+    assert await store.debate_tokens(second) == 8
+
+
+@pytest.mark.parametrize(
+    "letter",
+    [
+        pytest.param("ß", id="sharp-s-folds-to-ss"),
+        pytest.param("ΐ", id="iota-folds-to-three-code-points"),
+    ],
+)
+async def test_a_name_whose_case_fold_is_longer_than_the_name_is_stored_and_found(
+    store: Store, database: Database, letter: str
+) -> None:
+    name = letter * NAME_MAX_LENGTH
+    assert name_problems(name) == []
+    assert len(key(name)) > NAME_MAX_LENGTH
+    persona = Persona(name, "🔤", "You speak of letters and their cases.", 0x123456)
+    await store.change_panel(GUILD, MODERATOR, "add", add(persona))
+    renamed = dataclasses.replace(persona, instructions="You speak of folding, above all.")
+    found_by = name.upper() if letter == "ß" else name  # "ß".upper() is "SS": same key, other spelling
+    await store.change_panel(
+        GUILD, MODERATOR, "edit", functools.partial(with_replaced, name=found_by, persona=renamed)
+    )
+    other = await reopened(database)
+    try:
+        assert (await other.panel(GUILD)).personas[-1] == renamed
+    finally:
+        await other.close()
+    engine = make_engine(database.url, **database.options)
+    try:
+        async with engine.connect() as connection:
+            keys = (await connection.execute(select(personas.c.name_key))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert key(name) in keys

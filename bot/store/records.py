@@ -1,0 +1,185 @@
+"""Debate records and daily token usage: the :class:`~bot.core.records.DebateStore` on the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, insert, or_, select, update
+
+from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
+from bot.core.panel import persona_from_json, persona_json
+from bot.core.personas import Persona
+from bot.core.records import DebateStatus, StoredReply, UnfinishedDebate
+from bot.store.engine import Database
+from bot.store.schema import debate_replies, debates, token_usage
+
+
+class Records:
+    """Every debate as it runs (each reply kept as it arrives), and each server's tokens per day."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    # -- debates ----------------------------------------------------------------------------------
+
+    async def begin_debate(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        question: str,
+        panel: tuple[Persona, ...],
+        run_id: str | None = None,
+    ) -> int:
+        async with self._database.write() as connection:
+            result = await connection.execute(
+                insert(debates)
+                .returning(debates.c.id)
+                .values(
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    user_id=user_id,
+                    question=question,
+                    panel=[persona_json(persona) for persona in panel],
+                    status=DebateStatus.RUNNING.value,
+                    started_at=datetime.now(UTC),
+                    run_id=run_id,
+                )
+            )
+        return int(result.scalar_one())
+
+    async def locate_debate(
+        self, debate_id: int, *, status_message_id: int, posts_channel_id: int | None
+    ) -> None:
+        async with self._database.write() as connection:
+            await connection.execute(
+                update(debates)
+                .where(debates.c.id == debate_id)
+                .values(status_message_id=status_message_id, posts_channel_id=posts_channel_id)
+            )
+
+    async def record_reply(
+        self, debate_id: int, position: int, persona: Persona, outcome: PersonaReply | PersonaFailure
+    ) -> None:
+        reply = outcome if isinstance(outcome, PersonaReply) else None
+        async with self._database.write() as connection:
+            await connection.execute(
+                insert(debate_replies).values(
+                    debate_id=debate_id,
+                    position=position,
+                    persona=persona.name,
+                    text=reply.text if reply else None,
+                    failure=outcome.reason if isinstance(outcome, PersonaFailure) else None,
+                    cut_off=bool(reply and reply.cut_off),
+                    latency_s=outcome.latency_s,
+                    tokens=outcome.usage.total,
+                )
+            )
+
+    async def end_debate(
+        self,
+        debate_id: int,
+        status: DebateStatus,
+        outcome: str,
+        *,
+        verdict: str | None,
+        stats: DebateStats | None,
+    ) -> None:
+        figures = (
+            {}
+            if stats is None
+            else {
+                "wall_s": stats.wall_s,
+                "persona_sum_s": stats.persona_sum_s,
+                "verdict_s": stats.verdict_s,
+                "tokens": stats.usage.total,
+            }
+        )
+        async with self._database.write() as connection:
+            await connection.execute(
+                update(debates)
+                .where(debates.c.id == debate_id)
+                .values(
+                    status=status.value,
+                    outcome=outcome,
+                    verdict=verdict,
+                    finished_at=datetime.now(UTC),
+                    **figures,
+                )
+            )
+
+    async def unfinished_debates(self, *, not_of_run: str | None = None) -> list[UnfinishedDebate]:
+        answered = (
+            select(func.count())
+            .select_from(debate_replies)
+            .where(debate_replies.c.debate_id == debates.c.id)
+            .scalar_subquery()
+        )
+        query = select(debates, answered.label("answered")).where(
+            debates.c.status == DebateStatus.RUNNING.value
+        )
+        if not_of_run is not None:
+            query = query.where(or_(debates.c.run_id.is_(None), debates.c.run_id != not_of_run))
+        async with self._database.read() as connection:
+            rows = (await connection.execute(query.order_by(debates.c.id))).all()
+        return [
+            UnfinishedDebate(
+                id=row.id,
+                guild_id=row.guild_id,
+                channel_id=row.channel_id,
+                status_message_id=row.status_message_id,
+                posts_channel_id=row.posts_channel_id,
+                question=row.question,
+                panel=tuple(persona_from_json(persona) for persona in row.panel),
+                answered=row.answered,
+            )
+            for row in rows
+        ]
+
+    async def debate_replies(self, debate_id: int) -> list[StoredReply]:
+        query = (
+            select(debate_replies)
+            .where(debate_replies.c.debate_id == debate_id)
+            .order_by(debate_replies.c.position)
+        )
+        async with self._database.read() as connection:
+            rows = (await connection.execute(query)).all()
+        return [StoredReply(row.position, row.persona, row.text, row.failure) for row in rows]
+
+    async def debate_status(self, debate_id: int) -> DebateStatus | None:
+        async with self._database.read() as connection:
+            value = (
+                await connection.execute(select(debates.c.status).where(debates.c.id == debate_id))
+            ).scalar()
+        return None if value is None else DebateStatus(value)
+
+    async def debate_tokens(self, debate_id: int) -> int:
+        query = select(func.coalesce(func.sum(debate_replies.c.tokens), 0)).where(
+            debate_replies.c.debate_id == debate_id
+        )
+        async with self._database.read() as connection:
+            return int((await connection.execute(query)).scalar_one())
+
+    # -- usage ------------------------------------------------------------------------------------
+
+    async def tokens_used(self, guild_id: int, day: date) -> int:
+        query = select(token_usage.c.tokens).where(
+            token_usage.c.guild_id == guild_id, token_usage.c.day == day
+        )
+        async with self._database.read() as connection:
+            return int((await connection.execute(query)).scalar() or 0)
+
+    async def add_tokens(self, guild_id: int, day: date, tokens: int) -> int:
+        statement = self._database.insert(token_usage).values(guild_id=guild_id, day=day, tokens=tokens)
+        statement = statement.on_conflict_do_update(
+            index_elements=["guild_id", "day"], set_={"tokens": token_usage.c.tokens + tokens}
+        )
+        async with self._database.write() as connection:
+            await connection.execute(statement)
+            total = await connection.execute(
+                select(token_usage.c.tokens).where(
+                    token_usage.c.guild_id == guild_id, token_usage.c.day == day
+                )
+            )
+            return int(total.scalar() or 0)

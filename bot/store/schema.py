@@ -1,0 +1,111 @@
+"""The tables Parley keeps, as the newest migration leaves them (Alembic compares against ``metadata``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from bot.core.validation import NAME_MAX_LENGTH
+
+# Full Unicode case folding maps one code point to at most three (CaseFolding.txt, status F: "ΐ" becomes
+# "ΐ"), so the folded key of a valid name can be three times as long as the name.
+NAME_KEY_LENGTH = 3 * NAME_MAX_LENGTH
+
+metadata = MetaData()
+
+guilds = Table(
+    "guilds",
+    metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("moderator_role_id", BigInteger, nullable=True),
+    Column("cooldown_s", Integer, nullable=True),
+    Column("max_debates", Integer, nullable=True),
+    Column("daily_token_budget", BigInteger, nullable=True),
+)
+LIMIT_COLUMNS = ("cooldown_s", "max_debates", "daily_token_budget")
+
+personas = Table(
+    "personas",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", BigInteger, ForeignKey("guilds.guild_id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(NAME_MAX_LENGTH), nullable=False),
+    Column("name_key", String(NAME_KEY_LENGTH), nullable=False),
+    Column("emoji", String(100), nullable=False),
+    Column("instructions", Text, nullable=False),
+    Column("colour", Integer, nullable=False),
+    Column("model", String(100), nullable=True),
+    UniqueConstraint("guild_id", "name_key", name="uq_personas_guild_name"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", BigInteger, nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", BigInteger, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+)
+
+token_usage = Table(
+    "token_usage",
+    metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("day", Date, primary_key=True),
+    Column("tokens", BigInteger, nullable=False),
+)
+
+debates = Table(
+    "debates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", BigInteger, nullable=False),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("panel", JSON, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status_message_id", BigInteger, nullable=True),
+    Column("posts_channel_id", BigInteger, nullable=True),
+    Column("verdict", Text, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("wall_s", Float, nullable=True),
+    Column("persona_sum_s", Float, nullable=True),
+    Column("verdict_s", Float, nullable=True),
+    Column("tokens", BigInteger, nullable=True),
+    Column("run_id", String(32), nullable=True),
+)
+
+debate_replies = Table(
+    "debate_replies",
+    metadata,
+    Column("debate_id", Integer, ForeignKey("debates.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("persona", String(NAME_MAX_LENGTH), nullable=False),
+    Column("text", Text, nullable=True),
+    Column("failure", Text, nullable=True),
+    Column("cut_off", Boolean, nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Column("tokens", Integer, nullable=False),
+)
