@@ -6,8 +6,9 @@ Scenarios (latencies uniform in the ranges given, seeded; Discord round trip 50 
    REST calls per debate;
 2. the same with GEMINI_MAX_CONCURRENCY=1, the sequential baseline;
 3. 10 personas with 300–800-character replies in a 5-per-5-seconds bucket: wall / floor, 429s;
-4. debates arriving at 5/s across 50 channels: p95 wall / single-debate wall, bot CPU per debate;
-5. 200 debates at once: acknowledged within 3 s, completed, p95 wall.
+4. 3 debates started at once in one thread (5-per-5-seconds bucket): wall / floor, order, 429s;
+5. debates arriving at 5/s across 50 channels: p95 wall / single-debate wall, bot CPU per debate;
+6. 200 debates at once: acknowledged within 3 s, completed, p95 wall.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import profile
-from bench.rig import Measured, Rig, make_plan
+from bench.rig import Measured, Rig, Shared, make_plan
 from bot.core.personas import DEFAULT_PANEL
 
 
@@ -133,6 +134,24 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 f"{ten_ratio:.3f}; {limited} (≤ {posts} posts per debate)",
                 "≤ 1.20; 0",
                 ten_ratio <= 1.20 and limited == 0,
+            )
+        )
+
+        before_429 = rig.count_429()
+        shared: list[Shared] = []
+        for round_ in range(max(2, args.runs // 3)):
+            plans = [make_plan(2500 + 10 * round_ + n, DEFAULT_PANEL, rng) for n in range(3)]
+            shared += await rig.shared_debates(plans)
+        shared_ratio = statistics.median(m.wall_over_floor for m in shared)
+        worst = max(m.wall_over_floor for m in shared)
+        shared_limited = rig.count_429() - before_429
+        ordered = sum(m.in_order for m in shared)
+        rows.append(
+            Row(
+                "3 debates sharing one channel (5/5 s bucket): wall / floor; order kept; 429s",
+                f"median {shared_ratio:.3f}, worst {worst:.3f}; {ordered}/{len(shared)}; {shared_limited}",
+                "≤ 1.30; all; 0",
+                shared_ratio <= 1.30 and ordered == len(shared) and shared_limited == 0,
             )
         )
 

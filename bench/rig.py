@@ -110,6 +110,21 @@ class Measured:
 
 
 @dataclass
+class Shared:
+    """What one debate sharing its channel measured: its wall time, its posts, and whether its
+    personas all came before its verdict."""
+
+    plan: Plan
+    wall_s: float
+    posts: int
+    in_order: bool
+
+    @property
+    def wall_over_floor(self) -> float:
+        return self.wall_s / self.plan.floor_s
+
+
+@dataclass
 class Rig:
     """Fakes, a guild with ``channels`` text channels (default panel) and one with a ten-persona panel."""
 
@@ -219,6 +234,50 @@ class Rig:
         async with asyncio.timeout(timeout):
             await final_status(self.discord, interaction)
         return self._measure(plan, interaction)
+
+    async def shared_debates(self, plans: Sequence[Plan]) -> list[Shared]:
+        """Start every plan's debate at once in one new thread (each by its own member) and measure them
+        once every status line is final."""
+        channel = self.discord.add_thread(self.guild.text_channel, f"shared debates {plans[0].tag}")
+        for plan in plans:
+            self.script.plans[plan.tag] = plan
+        interactions = await asyncio.gather(
+            *(
+                self.discord.invoke_command(
+                    "debate",
+                    guild=self.guild,
+                    channel=channel,
+                    member=self.members[n],
+                    options={"question": plan.question},
+                )
+                for n, plan in enumerate(plans)
+            )
+        )
+        async with asyncio.timeout(120):
+            await asyncio.gather(*(final_status(self.discord, i) for i in interactions))
+        return [
+            self._measure_shared(plan, interaction, channel.id)
+            for plan, interaction in zip(plans, interactions, strict=True)
+        ]
+
+    def _measure_shared(self, plan: Plan, interaction: FakeInteraction, channel_id: int) -> Shared:
+        """A debate in a channel others share: its messages are those replying to its status message."""
+        t0 = interaction.dispatched_at or interaction.created_at
+        status_id = str(interaction.original_message_id)
+        posts = [
+            r
+            for r in self.discord.requests
+            if r.route == "POST /channels/{channel_id}/messages"
+            and r.path_params.get("channel_id") == str(channel_id)
+            and r.status < 300
+            and ((r.response or {}).get("message_reference") or {}).get("message_id") == status_id
+        ]
+        titles = [e.get("title", "") for r in posts for e in r.json.get("embeds", []) if e.get("title")]
+        in_order = (
+            bool(titles) and titles[-1].endswith("Verdict") and len(titles) == len(plan.persona_latency) + 1
+        )
+        verdict_at = posts[-1].t if in_order else float("inf")
+        return Shared(plan, wall_s=verdict_at - t0, posts=len(posts), in_order=in_order)
 
     def _measure(self, plan: Plan, interaction: FakeInteraction) -> Measured:
         t0 = interaction.dispatched_at or interaction.created_at
