@@ -135,7 +135,6 @@ class ParleyBot(commands.AutoShardedBot):
         """Marks the debates this run starts: recovery closes only those of earlier runs."""
         self.senders = ChannelSenders(self, self.rate_limits)
         self.debates = DebateService(
-            client=self,
             config=DebateConfig(
                 persona_model=settings.persona_model,
                 verdict_model=settings.verdict_model,

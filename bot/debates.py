@@ -87,7 +87,6 @@ class DebateService:
     def __init__(
         self,
         *,
-        client: discord.Client,
         config: DebateConfig,
         llm: LLM,
         store: Storage,
@@ -97,7 +96,6 @@ class DebateService:
         run_id: str,
         deadline_s: float,
     ) -> None:
-        self._client = client
         self.config = config
         self._llm = llm
         self._store = store
@@ -156,6 +154,7 @@ class DebateService:
         """Show the status, open where the answers go, run the debate, and record how it ended."""
         # The personas start thinking now; their answers wait in the queue until there is a place for them.
         engine = asyncio.create_task(self._run_engine(debate), name=f"debate-{debate.record}")
+        landed: asyncio.Future[None] | None = None
         try:
             message = await debate.status.show(progress_state(0, len(debate.panel)))
             channel_id = await self._open_venue(interaction, venue, message, debate)
@@ -165,13 +164,22 @@ class DebateService:
             await self._store.locate_debate(
                 debate.record, status_message_id=message.id, posts_channel_id=channel_id
             )
+            # Posting that fails (a permission taken away) ends the debate at once: no more Gemini calls.
+            landed = asyncio.ensure_future(debate.queue.landed())
+            await asyncio.wait({engine, landed}, return_when=asyncio.FIRST_EXCEPTION)
+            if landed.done() and landed.exception() is not None:
+                await landed
             ending = await engine
-            await debate.queue.landed()
+            await landed
         except asyncio.CancelledError:
             engine.cancel()
+            if landed is not None:
+                landed.cancel()  # the interruption waits for the queue itself
             raise
         except Exception:
             engine.cancel()
+            if landed is not None:
+                landed.cancel()
             debate.queue.abandon()
             await self._end(debate, Ending(failed_state("interrupted by an error"), DebateStatus.FAILED))
             with contextlib.suppress(discord.HTTPException):

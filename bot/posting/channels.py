@@ -105,11 +105,6 @@ class DebateQueue:
         return self._sender is not None
 
     @property
-    def failed(self) -> bool:
-        """Whether posting stopped with an error (see :meth:`landed`)."""
-        return self._done.done() and not self._done.cancelled() and self._done.exception() is not None
-
-    @property
     def finished(self) -> bool:
         """Whether nothing is left to post now or later."""
         return self._done.done() or (
