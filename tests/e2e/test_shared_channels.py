@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.client import ParleyBot
+from bot.core.limits import usage_day, utc_now
 from bot.core.personas import DEFAULT_PANEL
+from bot.gemini import GeminiLLM
+from bot.settings import settings_from
+from bot.store import Store
 from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
@@ -160,11 +165,6 @@ async def test_a_debate_started_before_on_ready_is_not_taken_for_a_leftover(
 ) -> None:
     """discord.py dispatches interactions while it still waits for guilds before ``on_ready``, where
     the recovery of earlier runs' debates runs: a debate of this run must go on."""
-    from bot.client import ParleyBot
-    from bot.gemini import GeminiLLM
-    from bot.settings import settings_from
-    from bot.store import Store
-
     async with FakeDiscord(token=DISCORD_TOKEN) as discord_fake, FakeGemini(api_key=GEMINI_KEY) as gemini:
         discord_fake.add_guild("Jedi Temple")
         for persona in DEFAULT_PANEL:
@@ -218,6 +218,13 @@ async def test_at_shutdown_what_was_queued_lands_before_each_note(tmp_path: Path
             await bot.shutdown()
     messages = discord_fake.channel_messages(guild.text_channel.id)
     assert [r for r in discord_fake.requests if r.status == 429] == []
+    store = await Store.open(database_url)
+    try:
+        charged = await store.tokens_used(guild.id, usage_day(utc_now()))
+        used = [await store.debate_tokens(debate) for debate in (1, 2)]
+    finally:
+        await store.close()
+    assert charged == sum(used) > 0, "interrupted debates are charged what their answers used"
     for n, interaction in enumerate(interactions):
         record = await recorded_debate(database_url, question(n))
         assert record.status == "interrupted"
