@@ -98,7 +98,7 @@ class Admission:
         return len(self._last_start) + len(self._tokens) + len(self._running)
 
     @contextlib.contextmanager
-    def _holding(self, ticket: Ticket) -> Iterator[Ticket]:
+    def _release_on_exit(self, ticket: Ticket) -> Iterator[Ticket]:
         try:
             yield ticket
         finally:
@@ -144,7 +144,7 @@ class Admission:
         ticket = Ticket(guild_id, user_id, now, round(self.typical_tokens), asyncio.current_task())
         self._running.setdefault(guild_id, []).append(ticket)
         self._idle.clear()
-        return self._holding(ticket)
+        return self._release_on_exit(ticket)
 
     async def charge(self, guild_id: int, tokens: int, *, complete: bool = True) -> int:
         """Count a debate's tokens against its server's day; returns the day's total. A ``complete``

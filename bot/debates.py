@@ -3,7 +3,7 @@
 ``/debate`` hands over here. Everything that needs no network is checked before the deferral (a
 refusal is private); then the personas start thinking at once while the status message and the thread
 are made; each answer is recorded before it is shown; the debate's messages go through its channel's
-one sender; the status turns final only once everything has landed; and the tokens used are charged
+one sender; the status turns final only once Discord accepted all of it; and the tokens used are charged
 however the debate ends.
 """
 
@@ -141,20 +141,20 @@ class DebateService:
             )
             try:
                 async with asyncio.timeout(self.deadline_s):
-                    await self._hold(interaction, venue, debate)
+                    await self._run_and_show(interaction, venue, debate)
             except asyncio.CancelledError:
                 await self._interrupted(debate, STOPPED)
                 raise
             except TimeoutError:
                 await self._interrupted(debate, TOO_LONG)
 
-    async def _hold(
+    async def _run_and_show(
         self, interaction: discord.Interaction[discord.Client], venue: Venue, debate: RunningDebate
     ) -> None:
         """Show the status, open where the answers go, run the debate, and record how it ended."""
         # The personas start thinking now; their answers wait in the queue until there is a place for them.
         engine = asyncio.create_task(self._run_engine(debate), name=f"debate-{debate.record}")
-        landed: asyncio.Future[None] | None = None
+        delivered: asyncio.Future[None] | None = None
         try:
             message = await debate.status.show(progress_state(0, len(debate.panel)))
             channel_id = await self._open_venue(interaction, venue, message, debate)
@@ -165,21 +165,21 @@ class DebateService:
                 debate.record, status_message_id=message.id, posts_channel_id=channel_id
             )
             # Posting that fails (a permission taken away) ends the debate at once: no more Gemini calls.
-            landed = asyncio.ensure_future(debate.queue.landed())
-            await asyncio.wait({engine, landed}, return_when=asyncio.FIRST_EXCEPTION)
-            if landed.done() and landed.exception() is not None:
-                await landed
+            delivered = asyncio.ensure_future(debate.queue.delivered())
+            await asyncio.wait({engine, delivered}, return_when=asyncio.FIRST_EXCEPTION)
+            if delivered.done() and delivered.exception() is not None:
+                await delivered
             ending = await engine
-            await landed
+            await delivered
         except asyncio.CancelledError:
             engine.cancel()
-            if landed is not None:
-                landed.cancel()  # the interruption waits for the queue itself
+            if delivered is not None:
+                delivered.cancel()  # the interruption waits for the queue itself
             raise
         except Exception:
             engine.cancel()
-            if landed is not None:
-                landed.cancel()
+            if delivered is not None:
+                delivered.cancel()
             debate.queue.abandon()
             await self._end(debate, Ending(failed_state("interrupted by an error"), DebateStatus.FAILED))
             with contextlib.suppress(discord.HTTPException):
@@ -267,7 +267,7 @@ class DebateService:
             debate.queue.close(interruption_note(debate.answered, len(debate.panel), why))
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSING_WAIT_S):
-                    await debate.queue.landed()
+                    await debate.queue.delivered()
         else:
             debate.queue.abandon()
         await self._store.end_debate(

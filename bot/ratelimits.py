@@ -2,7 +2,7 @@
 
 discord.py waits out exhausted buckets and 429s by itself, silently: a sender that wants to batch
 instead of waiting must know the bucket first. The headers are read through ``Client(http_trace=…)``,
-not through discord.py's internals, and the trace also tells when a message has landed: discord.py
+not through discord.py's internals, and the trace also tells when Discord accepted a message: discord.py
 returns from the request that used a bucket's last slot only after sleeping out the window.
 """
 
@@ -37,10 +37,11 @@ class Bucket:
 
 
 class RateLimits:
-    """Message buckets per channel, 429s seen, landings awaited, and a pacer for the global limit.
+    """Message buckets per channel, 429s seen, waits for accepted messages, and a pacer for the global
+    limit.
 
-    A landing is "the next message accepted in this channel": each channel has one sender, with at most
-    one message in flight, so the next accepted message is that one.
+    :meth:`next_accepted` waits for the next message Discord accepts in a channel: each channel has one
+    sender, with at most one message in flight, so the next accepted message is that one.
     """
 
     def __init__(self, global_rate_per_s: float = GLOBAL_RATE_PER_S) -> None:
@@ -48,7 +49,7 @@ class RateLimits:
         self.trace_config.on_request_end.append(self._on_request_end)
         self.rate_limited = 0
         self._buckets: dict[int, Bucket] = {}
-        self._landings: dict[int, list[asyncio.Future[None]]] = {}
+        self._accept_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._interval = 1.0 / global_rate_per_s
         self._last_global = float("-inf")
         self._global_turn = asyncio.Lock()
@@ -79,9 +80,9 @@ class RateLimits:
             )
             self._forget_stale(now)
         if 200 <= response.status < 300:
-            for landing in self._landings.pop(channel_id, []):
-                if not landing.done():
-                    landing.set_result(None)
+            for waiter in self._accept_waiters.pop(channel_id, []):
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def slots(self, channel_id: int) -> int | None:
         """Messages the channel still takes in this window; ``None`` until a response described it."""
@@ -104,16 +105,16 @@ class RateLimits:
         bucket = self._buckets.get(channel_id)
         return None if bucket is None else bucket.resets_at
 
-    def landing(self, channel_id: int) -> asyncio.Future[None]:
+    def next_accepted(self, channel_id: int) -> asyncio.Future[None]:
         """Resolves when the next message posted to ``channel_id`` has been accepted."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._landings.setdefault(channel_id, []).append(future)
+        self._accept_waiters.setdefault(channel_id, []).append(future)
         return future
 
-    def cancel_landings(self, channel_id: int) -> None:
-        """Stop waiting for messages to land in ``channel_id`` (its sender stopped)."""
-        for landing in self._landings.pop(channel_id, []):
-            landing.cancel()
+    def stop_waiting_for(self, channel_id: int) -> None:
+        """Stop waiting for messages to be accepted in ``channel_id`` (its sender stopped)."""
+        for waiter in self._accept_waiters.pop(channel_id, []):
+            waiter.cancel()
 
     @contextlib.asynccontextmanager
     async def global_slot(self) -> AsyncIterator[None]:

@@ -3,8 +3,8 @@
 Debates hand their messages to a :class:`DebateQueue` as results land; the channel's
 :class:`ChannelSender` decides, across every debate in that channel, what to post next within the
 channel's message bucket (:func:`bot.core.pacing.plan_channel`), posts one message at a time and knows
-which debate each landed message belongs to. A debate is finished on Discord when its queue has
-:meth:`~DebateQueue.landed`.
+which debate each accepted message belongs to. A debate is finished on Discord when its queue is
+:meth:`~DebateQueue.delivered`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class DebateQueue:
     """One debate's messages for its channel, in the order they must appear.
 
     Personas are added as they land and the verdict last (or :meth:`close` when the debate ends without
-    one, optionally with a note that goes after everything queued). :meth:`landed` waits until all of
+    one, optionally with a note that goes after everything queued). :meth:`delivered` waits until all of
     it has been accepted by Discord, and raises what stopped it from being posted.
     """
 
@@ -67,17 +67,17 @@ class DebateQueue:
         self._enqueue(embeds)
         self._verdict_pending = False
         self._awaiting = 0
-        self._changed()
+        self._wake_sender()
 
     def close(self, note: str | None = None) -> None:
         """No more answers will come: post what is queued, then ``note`` if given."""
         self._awaiting = 0
         self._verdict_pending = False
         self._note = note
-        self._changed()
+        self._wake_sender()
 
-    async def landed(self) -> None:
-        """Wait until everything handed over has landed; re-raise what stopped it being posted."""
+    async def delivered(self) -> None:
+        """Wait until Discord accepted everything handed over; re-raise what stopped it being posted."""
         await asyncio.shield(self._done)
 
     def abandon(self) -> None:
@@ -85,7 +85,7 @@ class DebateQueue:
         self._ready.clear()
         self._note = None
         self.close()
-        self._finish(None)
+        self._end(None)
 
     # -- the sender's side --------------------------------------------------------------------------
 
@@ -93,9 +93,9 @@ class DebateQueue:
         if not self._ready:
             self._ready_since = asyncio.get_running_loop().time()
         self._ready.extend(embeds)
-        self._changed()
+        self._wake_sender()
 
-    def _changed(self) -> None:
+    def _wake_sender(self) -> None:
         if self._sender is not None:
             self._sender.wake()
 
@@ -129,7 +129,7 @@ class DebateQueue:
             self._ready_since = asyncio.get_running_loop().time()
         self.messages += 1
 
-    def _finish(self, error: BaseException | None) -> None:
+    def _end(self, error: BaseException | None) -> None:
         if self._done.done():
             return
         if error is None:
@@ -175,7 +175,7 @@ class ChannelSender:
         stopped: BaseException = PostingStopped(f"posting to channel {self.channel_id} stopped")
         try:
             while self._queues:
-                wait = await self._step()
+                wait = await self._post_next()
                 if wait is not None:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), wait)
@@ -184,16 +184,16 @@ class ChannelSender:
             log.exception("the sender of channel %s failed", self.channel_id)
             stopped = error
         finally:
-            self._limits.cancel_landings(self.channel_id)
+            self._limits.stop_waiting_for(self.channel_id)
             for queue in self._queues:
-                queue._finish(stopped)
+                queue._end(stopped)
             self._senders._forget(self)
 
-    async def _step(self) -> float | None:
+    async def _post_next(self) -> float | None:
         """Post the next message if it is time; return how long to wait before deciding again."""
         for queue in [queue for queue in self._queues if queue.finished]:
             self._queues.remove(queue)
-            queue._finish(None)
+            queue._end(None)
         if not self._queues:
             return None
         loop = asyncio.get_running_loop()
@@ -220,7 +220,7 @@ class ChannelSender:
         queue = decision.key
         content = queue._note if decision.note else None
         embeds = [discord.Embed.from_dict(dict(embed)) for embed in decision.embeds]
-        landing = self._limits.landing(self.channel_id)
+        accepted = self._limits.next_accepted(self.channel_id)
         async with self._limits.global_slot():
             if queue.replying_to is None:
                 sent = self._channel.send(content=content, embeds=embeds, allowed_mentions=NO_PINGS)
@@ -232,31 +232,31 @@ class ChannelSender:
                     content=content, embeds=embeds, reference=reference, allowed_mentions=NO_PINGS
                 )
             sending = asyncio.create_task(sent)
-        sending.add_done_callback(lambda _: _resolve(landing))
-        await landing  # the trace saw it accepted, or the request ended (well or badly)
+        sending.add_done_callback(lambda _: _set_done(accepted))
+        await accepted  # the trace saw it accepted, or the request ended (well or badly)
         if sending.done():
             try:
                 async with needs_permission(queue.permission, "post the debate's answers"):
                     sending.result()
             except Exception as error:  # that debate stops posting; the others in the channel go on
                 log.warning("posting to channel %s failed: %r", self.channel_id, error)
-                queue._finish(error)
+                queue._end(error)
                 self._queues.remove(queue)
                 return
         else:
-            self._let_finish(sending)
+            self._finish_in_background(sending)
         if self._limits.slots(self.channel_id) is None:
             self._sent_before_known += 1
         queue._posted(decision)
 
-    def _let_finish(self, task: asyncio.Task[discord.Message]) -> None:
-        """Keep a landed send's task alive while discord.py sleeps out the bucket, then forget it."""
+    def _finish_in_background(self, task: asyncio.Task[discord.Message]) -> None:
+        """Keep an accepted message's request alive while discord.py sleeps out the bucket, then forget it."""
         self._finishing.add(task)
 
         def done(finished: asyncio.Task[discord.Message]) -> None:
             self._finishing.discard(finished)
             if not finished.cancelled() and finished.exception() is not None:
-                log.warning("a landed message's request ended badly: %r", finished.exception())
+                log.warning("an accepted message's request ended badly: %r", finished.exception())
 
         task.add_done_callback(done)
 
@@ -266,7 +266,7 @@ class ChannelSender:
             await self._task
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+def _set_done(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 
@@ -291,7 +291,7 @@ class ChannelSenders:
         queue = DebateQueue(0, permission)
         queue.close(note)
         self.attach(queue, channel_id)
-        await queue.landed()
+        await queue.delivered()
 
     def _forget(self, sender: ChannelSender) -> None:
         if self._senders.get(sender.channel_id) is sender:
