@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from typing import Any
@@ -151,7 +152,7 @@ class ParleyBot(commands.AutoShardedBot):
             run_id=self.run_id,
             deadline_s=settings.longest_debate_s,
         )
-        self._recovered = False
+        self._recovery: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def setup_hook(self) -> None:
@@ -193,11 +194,15 @@ class ParleyBot(commands.AutoShardedBot):
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d guilds (%s shards)", self.user, len(self.guilds), self.shard_count)
-        if not self._recovered:
-            self._recovered = True
-            closed = await recover(self, self.senders, self.store, self.admission, self.run_id)
-            if closed:
-                log.warning("closed %d debates a previous run left unfinished", closed)
+        if self._recovery is None:
+            self._recovery = asyncio.create_task(self._recover_earlier_runs(), name="recovery")
+            await asyncio.shield(self._recovery)
+
+    async def _recover_earlier_runs(self) -> None:
+        """Close the debates earlier runs left running (a shutdown waits for this to finish)."""
+        closed = await recover(self, self.senders, self.store, self.admission, self.run_id)
+        if closed:
+            log.warning("closed %d debates a previous run left unfinished", closed)
 
     async def shutdown(self) -> None:
         """Stop gracefully: refuse new debates, give running ones the grace period, interrupt the rest
@@ -205,6 +210,9 @@ class ParleyBot(commands.AutoShardedBot):
         if self._stopping:
             return
         self._stopping = True
+        if self._recovery is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._recovery), CLOSING_WAIT_S)
         left = await self.admission.drain(self.settings.shutdown_grace_s)
         tasks = [ticket.task for ticket in left if ticket.task is not None]
         for task in tasks:
