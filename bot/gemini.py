@@ -39,12 +39,18 @@ API_VERSION = "v1beta"
 """The Gemini API surface Parley calls: the one with system instructions, thinking configuration and
 structured output (google-genai 3 would otherwise call ``v1``, whose ``GenerateContentRequest`` has none
 of them)."""
-THINKING_LEVELS = {
-    Thinking.MINIMAL: types.ThinkingLevel.MINIMAL,
-    Thinking.LOW: types.ThinkingLevel.LOW,
-    Thinking.MEDIUM: types.ThinkingLevel.MEDIUM,
-    Thinking.HIGH: types.ThinkingLevel.HIGH,
+THINKING_BUDGETS = {
+    Thinking.MINIMAL: 512,
+    Thinking.LOW: 1024,
+    Thinking.MEDIUM: 8192,
+    Thinking.HIGH: 24576,
 }
+"""Each thinking level, sent as a ``thinkingBudget``. The v1beta ``ThinkingConfig`` Google publishes
+(PyPI ``google-ai-generativelanguage``, ``generativelanguage_v1beta``) defines ``thinking_budget`` and no
+``thinking_level``, and Gemini 3 models take budgets "for backwards compatibility"
+(https://ai.google.dev/gemini-api/docs/thinking). Low, medium and high are the budgets Google maps
+reasoning efforts to (1K, 8K, 24K: https://ai.google.dev/gemini-api/docs/openai); minimal is 512, the
+smallest budget every model family takes (Flash-Lite 512–24,576, Flash 0–24,576, Pro 128–32,768)."""
 RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
@@ -279,7 +285,7 @@ class GeminiLLM:
         thinking = (
             None
             if request.thinking is None
-            else types.ThinkingConfig(thinking_level=THINKING_LEVELS[request.thinking])
+            else types.ThinkingConfig(thinking_budget=THINKING_BUDGETS[request.thinking])
         )
         return types.GenerateContentConfig(
             system_instruction=request.system,

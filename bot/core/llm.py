@@ -42,8 +42,9 @@ THINKING_ALLOWANCE: dict[Thinking, int] = {
     Thinking.MEDIUM: 12288,
     Thinking.HIGH: 32768,
 }
-"""Output tokens set aside for thinking at each level. Thought tokens count against a request's
-``maxOutputTokens``, so an answer's own budget comes on top of this."""
+"""Output tokens set aside for thinking at each level, above the budget a level asks for (a model may
+think past its budget). Thought tokens count against a request's ``maxOutputTokens``, so an answer's own
+budget comes on top of this."""
 
 
 def output_budget(answer_tokens: int, thinking: Thinking) -> int:

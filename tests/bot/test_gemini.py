@@ -20,7 +20,7 @@ from bot.core.llm import (
     TokenUsage,
     output_budget,
 )
-from bot.gemini import GeminiLLM, GeminiSetupError
+from bot.gemini import THINKING_BUDGETS, GeminiLLM, GeminiSetupError
 from tests.fakes.fake_gemini import FakeGemini, Fault, Reply, Usage
 
 KEY = "test-gemini-key"
@@ -221,7 +221,7 @@ async def test_the_process_wide_cap_bounds_calls_in_flight(gemini: FakeGemini) -
     assert fourth.t_received >= earliest_end
 
 
-async def test_the_thinking_level_is_sent_in_the_generation_config(
+async def test_the_thinking_level_is_sent_as_a_budget_googles_published_types_define(
     gemini: FakeGemini, llm: GeminiLLM
 ) -> None:
     thinking = LLMRequest(
@@ -230,9 +230,14 @@ async def test_the_thinking_level_is_sent_in_the_generation_config(
     await llm.generate(thinking)
     await llm.generate(request())
     with_level, without_level = gemini.calls
-    sent = with_level.generation_config["thinkingConfig"]
-    assert sent.get("thinkingLevel", sent.get("thinking_level")) == "LOW"  # protobuf JSON takes both
+    assert (with_level.thinking_budget, with_level.thinking_level) == (THINKING_BUDGETS[Thinking.LOW], None)
+    assert with_level.thoughts_tokens == 1024, "the fake spends the budget asked for"
     assert "thinkingConfig" not in without_level.generation_config
+
+
+def test_every_level_leaves_its_budget_room_in_the_output_limit() -> None:
+    for level, budget in THINKING_BUDGETS.items():
+        assert THINKING_ALLOWANCE[level] >= budget
 
 
 async def test_the_sdk_timeout_never_cuts_a_call_shorter_than_its_budget(gemini: FakeGemini) -> None:

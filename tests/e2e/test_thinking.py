@@ -87,8 +87,10 @@ async def test_default_budgets_leave_room_for_whole_answers_after_thinking(
     personas, verdicts = persona_calls(gemini), verdict_calls(gemini)
     assert len(personas) == len(DEFAULT_PANEL)
     assert len(verdicts) == 1
-    assert {(call.model, call.thinking_level) for call in personas} == {(PERSONA_MODEL, "MINIMAL")}
-    assert [(call.model, call.thinking_level) for call in verdicts] == [(VERDICT_MODEL, "LOW")]
+    # Sent as budgets: the thinking levels Parley is configured with (minimal, low), in the form
+    # Google's published v1beta types define.
+    assert {(call.model, call.thinking_budget) for call in personas} == {(PERSONA_MODEL, 512)}
+    assert [(call.model, call.thinking_budget) for call in verdicts] == [(VERDICT_MODEL, 1024)]
     calls = personas + verdicts
     assert [call.finish_reason for call in calls] == ["STOP"] * len(calls)
     for call in calls:
