@@ -115,8 +115,13 @@ class Admission:
         for key in old:
             del self._last_start[key]
 
-    async def admit(self, guild_id: int, user_id: int) -> contextlib.AbstractContextManager[Ticket]:
-        """A ticket to hold while the debate runs, or :class:`Refused` saying when to try again."""
+    async def admit(
+        self, guild_id: int, user_id: int, *, cooldown_exempt: bool = False
+    ) -> contextlib.AbstractContextManager[Ticket]:
+        """A ticket to hold while the debate runs, or :class:`Refused` saying when to try again.
+
+        ``cooldown_exempt``: the member is a moderator; the cooldown keeps members from flooding a
+        server, not moderators from running it. Budgets and running debates still count."""
         if self.draining:
             raise Refused(RESTARTING)
         limits = await self.limits(guild_id)
@@ -130,14 +135,14 @@ class Admission:
         refused = refusal(
             now,
             limits,
-            last_start=self._last_start.get((guild_id, user_id)),
+            last_start=None if cooldown_exempt else self._last_start.get((guild_id, user_id)),
             running_since=[ticket.started for ticket in running],
             tokens_today=tokens_today,
             tokens_reserved=self.reserved(guild_id),
         )
         if refused is not None:
             raise Refused(refused)
-        if limits.cooldown_s > 0:
+        if limits.cooldown_s > 0 and not cooldown_exempt:
             self._last_start[guild_id, user_id] = now
         else:
             self._last_start.pop((guild_id, user_id), None)

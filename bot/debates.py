@@ -41,6 +41,7 @@ from bot.core.render import (
 )
 from bot.core.validation import check_question
 from bot.errors import BotActionForbidden, needs_permission
+from bot.moderation import moderates
 from bot.posting.channels import ChannelSenders, DebateQueue
 from bot.posting.status import StatusLine
 from bot.ratelimits import RateLimits
@@ -118,7 +119,8 @@ class DebateService:
         guild_id = interaction.guild_id
         channel_type = interaction.channel.type if interaction.channel is not None else None
         venue = choose_venue(channel_type, interaction.app_permissions)
-        with await self._admission.admit(guild_id, interaction.user.id) as ticket:
+        moderator = moderates(interaction, await self._store.settings(guild_id))
+        with await self._admission.admit(guild_id, interaction.user.id, cooldown_exempt=moderator) as ticket:
             await interaction.response.defer(thinking=True)
             panel = PRESETS[preset] if preset is not None else (await self._store.panel(guild_id)).personas
             record = await self._store.begin_debate(

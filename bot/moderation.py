@@ -2,32 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 
+from bot.core.panel import GuildSettings, PanelStore
 from bot.errors import NotModerator
 
-if TYPE_CHECKING:
-    from bot.client import ParleyBot
-
-__all__ = ["ModeratorGroup", "NotModerator", "require_moderator"]
+__all__ = ["ModeratorGroup", "NotModerator", "moderates", "require_moderator"]
 
 
-async def require_moderator(interaction: discord.Interaction[ParleyBot]) -> None:
+def moderates(interaction: discord.Interaction[Any], settings: GuildSettings) -> bool:
+    """Whether the member has Manage Server here, or the server's moderator role."""
+    if interaction.permissions.manage_guild:
+        return True
+    roles = getattr(interaction.user, "roles", [])
+    return settings.moderator_role_id is not None and any(
+        role.id == settings.moderator_role_id for role in roles
+    )
+
+
+async def require_moderator(interaction: discord.Interaction[Any]) -> None:
     """Raise :class:`NotModerator` unless the member may manage this server's panel."""
     if interaction.guild_id is None:
         raise app_commands.NoPrivateMessage()
     if interaction.permissions.manage_guild:
         return
-    settings = await interaction.client.store.settings(interaction.guild_id)
-    roles = getattr(interaction.user, "roles", [])
-    if settings.moderator_role_id is not None and any(
-        role.id == settings.moderator_role_id for role in roles
-    ):
-        return
-    raise NotModerator(settings.moderator_role_id)
+    store: PanelStore = interaction.client.store
+    settings = await store.settings(interaction.guild_id)
+    if not moderates(interaction, settings):
+        raise NotModerator(settings.moderator_role_id)
 
 
 class ModeratorGroup(app_commands.Group):
@@ -47,6 +52,6 @@ class ModeratorGroup(app_commands.Group):
             **kwargs,
         )
 
-    async def interaction_check(self, interaction: discord.Interaction[ParleyBot]) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         await require_moderator(interaction)
         return True

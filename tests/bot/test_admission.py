@@ -90,3 +90,14 @@ async def test_without_a_cooldown_no_start_is_remembered() -> None:
         with await gate.admit(GUILD, user):
             pass
     assert gate.remembered == 1, "the server's count today, and no member"
+
+
+async def test_moderators_are_not_held_to_the_cooldown_but_members_are() -> None:
+    gate, _book = admission(Limits(cooldown_s=60, max_debates=10, daily_token_budget=0))
+    for _ in range(3):
+        with await gate.admit(GUILD, 1, cooldown_exempt=True):
+            pass
+    with await gate.admit(GUILD, 2):
+        pass
+    with pytest.raises(Refused, match="Slow down"):
+        await gate.admit(GUILD, 2)

@@ -143,12 +143,15 @@ async def test_a_second_debate_inside_the_cooldown_is_refused_with_the_wait(
         assert "✅ done in" in first.status
         second = await run(discord_fake, "debate", member, guild, question="And again?")
         other = await run_debate_command(discord_fake, QUESTION, member=guild.members[guild.owner_id])
+        # The owner (Manage Server) moderates: the cooldown keeps members from flooding, not moderators.
+        again = await run_debate_command(discord_fake, "Once more?", member=guild.members[guild.owner_id])
     assert second["ack_type"] == 4
     assert second["flags"] & 64
     assert second["content"].startswith("Slow down: you can start another debate <t:")
     (until,) = RELATIVE_TIME.findall(second["content"])
     assert int(started) + 119 <= int(until) <= int(time.time()) + 121, "120 s after the first debate started"
     assert "✅ done in" in other.status, "the cooldown is per member"
+    assert "✅ done in" in again.status, "moderators are not held to the cooldown"
 
 
 async def test_a_server_over_its_budget_is_refused_until_midnight_utc(
