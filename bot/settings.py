@@ -33,7 +33,8 @@ INTERACTION_LIFETIME_S = 15 * 60
 """How long Discord lets a bot use an interaction's token: the whole debate must fit inside it."""
 VERDICT_TIMEOUT_FACTOR = 1.5
 DEBATE_POSTING_MARGIN_S = 60.0
-"""Time a debate may take beyond its personas' and verdict's budgets (cogs/debate.py's margin)."""
+"""Time a debate may take beyond its personas' and verdict's budgets, to post them (see
+:attr:`Settings.longest_debate_s`, the debate service's deadline)."""
 MAX_PERSONA_TIMEOUT_S = 300.0
 """The longest persona budget: 300 + 450 (verdict) + 60 = 810 s, a minute and a half inside the token."""
 
