@@ -333,6 +333,27 @@ async def test_an_unusable_database_is_one_line_without_its_password(
     assert discord.requests == []
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("PERSONA_TIMEOUT_S", "nan", "PERSONA_TIMEOUT_S must be a finite number, got 'nan'"),
+        ("PERSONA_TIMEOUT_S", "900", "PERSONA_TIMEOUT_S must be at most 300.0, got '900'"),
+        ("SHUTDOWN_GRACE_S", "inf", "SHUTDOWN_GRACE_S must be a finite number, got 'inf'"),
+        ("DISCORD_TOKEN", "", "DISCORD_TOKEN is missing"),
+    ],
+)
+async def test_a_setting_that_makes_no_sense_is_one_line_and_nothing_is_touched(
+    discord: FakeDiscord, gemini: FakeGemini, tmp_path: Path, variable: str, value: str, said: str
+) -> None:
+    finished = await run_parley(environment_for(discord, gemini, tmp_path, **{variable: value}), tmp_path)
+    finished.assert_clean()
+    assert finished.returncode == 2
+    assert finished.verdicts[0].startswith(f"parley: {said}")
+    assert discord.requests == []
+    assert gemini.calls == []
+    assert not (tmp_path / "p.db").exists()
+
+
 async def test_silent_failing_and_unreachable_discords_each_end_in_one_line_within_the_bound(
     gemini: FakeGemini, tmp_path: Path
 ) -> None:
