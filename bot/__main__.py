@@ -155,13 +155,7 @@ class Stopper:
     @staticmethod
     async def _stop_now(bot: ParleyBot, name: str) -> None:
         """Interrupt every running debate now (each still leaves its note, briefly), then close."""
-        left = await bot.admission.drain(0)  # already draining: this only lists what is running
-        tasks = [ticket.task for ticket in left if ticket.task is not None and not ticket.task.done()]
-        log.warning("%s again: stopping now, interrupting %d running debates", name, len(tasks))
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=STOP_NOW_WAIT_S)
+        await bot.interrupt_running(STOP_NOW_WAIT_S, f"{name} again: stopping now")
         await bot.close()
 
 

@@ -213,12 +213,22 @@ class ParleyBot(commands.AutoShardedBot):
         if self._recovery is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._recovery), CLOSING_WAIT_S)
-        left = await self.admission.drain(self.settings.shutdown_grace_s)
-        tasks = [ticket.task for ticket in left if ticket.task is not None]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            log.warning("interrupting %d debates still running after the grace period", len(tasks))
-            await asyncio.wait(tasks, timeout=CLOSING_WAIT_S + 10)
+        await self.admission.drain(self.settings.shutdown_grace_s)
+        await self.interrupt_running(CLOSING_WAIT_S + 10, "stopping after the grace period")
         await self.senders.close()
         await self.close()
+
+    async def interrupt_running(self, wait_s: float, why: str) -> int:
+        """Interrupt every debate still running (each posts what it had queued and its note) and wait up
+        to ``wait_s`` for them to close; returns how many there were. New debates are refused first.
+        ``why`` starts the log line."""
+        left = await self.admission.drain(0)
+        tasks = [ticket.task for ticket in left if ticket.task is not None and not ticket.task.done()]
+        for task in tasks:
+            task.cancel()
+        log.log(
+            logging.WARNING if tasks else logging.INFO, "%s, interrupting %d running debates", why, len(tasks)
+        )
+        if tasks:
+            await asyncio.wait(tasks, timeout=wait_s)
+        return len(tasks)

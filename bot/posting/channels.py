@@ -54,7 +54,6 @@ class DebateQueue:
         self._note: str | None = None
         self._sender: ChannelSender | None = None
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.messages = 0
 
     # -- the debate's side --------------------------------------------------------------------------
 
@@ -127,7 +126,6 @@ class DebateQueue:
         else:
             del self._ready[: len(decision.embeds)]
             self._ready_since = asyncio.get_running_loop().time()
-        self.messages += 1
 
     def _end(self, error: BaseException | None) -> None:
         if self._done.done():
@@ -296,11 +294,6 @@ class ChannelSenders:
     def _forget(self, sender: ChannelSender) -> None:
         if self._senders.get(sender.channel_id) is sender:
             del self._senders[sender.channel_id]
-
-    @property
-    def busy(self) -> int:
-        """Channels with messages still to post."""
-        return len(self._senders)
 
     async def close(self) -> None:
         """Stop every sender (what is still queued is not posted: debates flush theirs before this)."""

@@ -9,9 +9,9 @@ settings reads are served from a :class:`~bot.store.cache.VersionedCache`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,6 +30,8 @@ from bot.core.personas import Persona
 from bot.store.cache import VersionedCache
 from bot.store.engine import Database
 from bot.store.schema import LIMIT_COLUMNS, audit_log, guilds, personas
+
+V = TypeVar("V")
 
 
 def _persona(row: Any) -> Persona:
@@ -53,22 +55,25 @@ class Panels:
     # -- reads ------------------------------------------------------------------------------------
 
     async def panel(self, guild_id: int) -> StoredPanel:
-        cached = self._panels.get(guild_id)
-        if cached is not None:
-            return cached
-        version = self._panels.version(guild_id)
-        async with self._database.read() as connection:
-            panel = await self._read_panel(connection, guild_id)
-        return self._panels.offer(guild_id, version, panel)
+        return await self._through_cache(self._panels, guild_id, self._read_panel)
 
     async def settings(self, guild_id: int) -> GuildSettings:
-        cached = self._settings.get(guild_id)
+        return await self._through_cache(self._settings, guild_id, self._read_settings)
+
+    async def _through_cache(
+        self,
+        cache: VersionedCache[V],
+        guild_id: int,
+        read: Callable[[AsyncConnection, int], Awaitable[V]],
+    ) -> V:
+        """The cached value, or one read from the database and offered to the cache."""
+        cached = cache.get(guild_id)
         if cached is not None:
             return cached
-        version = self._settings.version(guild_id)
+        version = cache.version(guild_id)
         async with self._database.read() as connection:
-            settings = await self._read_settings(connection, guild_id)
-        return self._settings.offer(guild_id, version, settings)
+            value = await read(connection, guild_id)
+        return cache.offer(guild_id, version, value)
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
         query = (
