@@ -173,13 +173,12 @@ async def open_store(url: str) -> Store:
 
 
 def models_to_check(settings: Settings) -> dict[str, list[str]]:
-    """Each configured model once, under the variable that names it first: a model that is also in the
-    default ``ALLOWED_MODELS`` is reported under ``PERSONA_MODEL`` or ``VERDICT_MODEL``, where it was set."""
-    persona, verdict = settings.persona_model, settings.verdict_model
+    """Every configured model under the variable that sets it (``check_models`` names a model listed
+    twice, as in the default ``ALLOWED_MODELS``, under the first)."""
     return {
-        "PERSONA_MODEL": [persona],
-        "VERDICT_MODEL": [verdict] if verdict != persona else [],
-        "ALLOWED_MODELS": [model for model in settings.allowed_models if model not in (persona, verdict)],
+        "PERSONA_MODEL": [settings.persona_model],
+        "VERDICT_MODEL": [settings.verdict_model],
+        "ALLOWED_MODELS": list(settings.allowed_models),
     }
 
 

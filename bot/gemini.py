@@ -87,6 +87,11 @@ def _error_details(error: errors.APIError) -> list[dict[str, Any]]:
     return [detail for detail in details if isinstance(detail, dict)]
 
 
+def _key_refused(error: errors.APIError, details: list[dict[str, Any]]) -> bool:
+    """Whether Gemini refused the API key itself (401/403, or 400 with reason ``API_KEY_INVALID``)."""
+    return error.code in (401, 403) or any(detail.get("reason") == "API_KEY_INVALID" for detail in details)
+
+
 def _retry_delay(details: list[dict[str, Any]]) -> float | None:
     for detail in details:
         if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
@@ -133,7 +138,7 @@ def classify_api_error(error: errors.APIError, model: str, attempt: int, rng: ra
         return _Verdict(LLMFailure(reason, kind=kind), _backoff(attempt, rng))
     if code == 404:
         return _Verdict(LLMFailure(f"model {model} is not available", kind=FailureKind.REJECTED))
-    if code in (401, 403) or any(detail.get("reason") == "API_KEY_INVALID" for detail in details):
+    if _key_refused(error, details):
         return _Verdict(LLMFailure("Gemini refused the API key", kind=FailureKind.REJECTED))
     return _Verdict(LLMFailure(f"Gemini rejected the request ({code})", kind=FailureKind.REJECTED))
 
@@ -261,10 +266,7 @@ class GeminiLLM:
                     try:
                         await self._client.aio.models.get(model=model)
                     except errors.APIError as error:
-                        details = _error_details(error)
-                        if error.code in (401, 403) or any(
-                            detail.get("reason") == "API_KEY_INVALID" for detail in details
-                        ):
+                        if _key_refused(error, _error_details(error)):
                             raise GeminiSetupError(
                                 f"Gemini refused GEMINI_API_KEY ({error.code} {error.status})"
                             ) from None
