@@ -17,19 +17,13 @@ from tests.fakes.fake_discord import (
     InvalidCommandOptionsError,
     Overwrite,
     Permission,
+    guilds_client,
     running_client,
 )
 
 pytestmark = pytest.mark.timeout(30)
 
 P = Permission
-
-
-def make_client() -> discord.Client:
-    """Guilds-only client with a short guild-ready wait."""
-    intents = discord.Intents.none()
-    intents.guilds = True
-    return discord.Client(intents=intents, guild_ready_timeout=0.05)
 
 
 @pytest.fixture
@@ -79,7 +73,7 @@ def debate_tree(client: discord.Client, seen: dict[str, Any]) -> app_commands.Co
 
 async def test_sync_stores_commands_as_discord_returns_them(fake: FakeDiscord) -> None:
     guild = next(iter(fake.guilds.values()))
-    client = make_client()
+    client = guilds_client()
     tree = debate_tree(client, {})
     async with running_client(fake, client):
         synced = await tree.sync()
@@ -203,7 +197,7 @@ def _required_after_optional(cmd: app_commands.Command[Any, ..., Any]) -> None:
 async def test_sync_rejects_invalid_schema(
     fake: FakeDiscord, mutate: Callable[[app_commands.Command[Any, ..., Any]], None], errors: dict[str, Any]
 ) -> None:
-    client = make_client()
+    client = guilds_client()
     tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
 
     @tree.command(name="debate", description="Start a debate")
@@ -235,7 +229,7 @@ async def test_sync_rejects_invalid_schema(
 
 
 async def test_duplicate_names_in_bulk_overwrite(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         cmd = {"name": "same", "description": "d", "type": 1}
         with pytest.raises(discord.HTTPException) as caught:
@@ -269,7 +263,7 @@ async def test_slash_command_reaches_callback_with_options_and_computed_permissi
                 Overwrite(id=alice.id, type=1, allow=P.ADD_REACTIONS, deny=P.MANAGE_MESSAGES),
             ],
         )
-        client = make_client()
+        client = guilds_client()
         seen: dict[str, Any] = {}
         tree = debate_tree(client, seen)
         async with running_client(fake, client):
@@ -329,7 +323,7 @@ async def test_slash_command_reaches_callback_with_options_and_computed_permissi
 
 
 async def test_subcommand_invocation(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     seen: dict[str, Any] = {}
     tree = debate_tree(client, seen)
     async with running_client(fake, client):
@@ -343,7 +337,7 @@ async def test_subcommand_invocation(fake: FakeDiscord) -> None:
 
 
 async def test_invocation_is_checked_against_the_registered_schema(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     tree = debate_tree(client, {})
     async with running_client(fake, client):
         with pytest.raises(CommandNotRegisteredError, match="never registered"):
@@ -370,7 +364,7 @@ async def test_default_member_permissions_hide_command_from_members() -> None:
     async with FakeDiscord() as fake:
         guild = fake.add_guild()
         member = fake.add_member(guild, "carol")
-        client = make_client()
+        client = guilds_client()
         tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
 
         @tree.command(name="purge", description="Mods only")
@@ -391,7 +385,7 @@ async def test_default_member_permissions_hide_command_from_members() -> None:
 
 
 async def test_autocomplete_round_trip(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
 
     async def topics(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -416,7 +410,7 @@ async def test_autocomplete_round_trip(fake: FakeDiscord) -> None:
 
 async def test_button_component_interaction(fake: FakeDiscord) -> None:
     guild = next(iter(fake.guilds.values()))
-    client = make_client()
+    client = guilds_client()
     clicked: list[int] = []
 
     class Vote(discord.ui.View):

@@ -11,18 +11,11 @@ import pytest
 from discord import app_commands
 from discord.webhook.async_ import async_context, interaction_response_params
 
-from tests.fakes.fake_discord import FakeDiscord, FakeGuild, running_client
+from tests.fakes.fake_discord import FakeDiscord, guilds_client, running_client, the_guild
 
 pytestmark = pytest.mark.timeout(30)
 
 Body = Callable[[discord.Interaction], Awaitable[None]]
-
-
-def make_client() -> discord.Client:
-    """Guilds-only client with a short guild-ready wait."""
-    intents = discord.Intents.none()
-    intents.guilds = True
-    return discord.Client(intents=intents, guild_ready_timeout=0.05)
 
 
 @pytest.fixture
@@ -33,16 +26,11 @@ async def fake() -> AsyncIterator[FakeDiscord]:
         yield running
 
 
-def the_guild(fake: FakeDiscord) -> FakeGuild:
-    """The fake's only guild."""
-    return next(iter(fake.guilds.values()))
-
-
 class Harness:
     """A client whose /debate runs a per-test body and records what it raised."""
 
     def __init__(self, body: Body) -> None:
-        self.client = make_client()
+        self.client = guilds_client()
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
         self.errors: list[BaseException] = []
         self.done = asyncio.Event()

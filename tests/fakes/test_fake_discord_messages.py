@@ -12,18 +12,17 @@ import discord
 import pytest
 from discord.http import Route
 
-from tests.fakes.fake_discord import FakeDiscord, FakeGuild, Permission, running_client
+from tests.fakes.fake_discord import (
+    FakeDiscord,
+    Permission,
+    guilds_client,
+    running_client,
+    the_guild,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
 P = Permission
-
-
-def make_client(**options: Any) -> discord.Client:
-    """Guilds-only client with a short guild-ready wait."""
-    intents = discord.Intents.none()
-    intents.guilds = True
-    return discord.Client(intents=intents, guild_ready_timeout=0.05, **options)
 
 
 @pytest.fixture
@@ -32,11 +31,6 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     async with FakeDiscord(bucket_limits={"messages": (50, 1.0)}) as running:
         running.add_guild("Parley Test")
         yield running
-
-
-def the_guild(fake: FakeDiscord) -> FakeGuild:
-    """The fake's only guild."""
-    return next(iter(fake.guilds.values()))
 
 
 def text_channel(client: discord.Client, channel_id: int) -> discord.TextChannel:
@@ -148,7 +142,7 @@ async def test_invalid_message_bodies_get_discords_50035(
     fake: FakeDiscord, payload: dict[str, Any], errors: dict[str, Any]
 ) -> None:
     channel_id = the_guild(fake).text_channel.id
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         with pytest.raises(discord.HTTPException) as caught:
             await client.http.request(
@@ -161,7 +155,7 @@ async def test_invalid_message_bodies_get_discords_50035(
 
 
 async def test_embed_description_over_limit_through_channel_send(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         with pytest.raises(discord.HTTPException) as caught:
@@ -176,7 +170,7 @@ async def test_embed_description_over_limit_through_channel_send(fake: FakeDisco
 
 
 async def test_empty_message_is_50006(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         with pytest.raises(discord.HTTPException) as caught:
@@ -191,7 +185,7 @@ async def test_empty_message_is_50006(fake: FakeDiscord) -> None:
 
 async def test_missing_create_public_threads_is_forbidden(fake: FakeDiscord) -> None:
     guild = the_guild(fake)
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, guild.text_channel.id)
         message = await channel.send("Motion")
@@ -205,7 +199,7 @@ async def test_missing_create_public_threads_is_forbidden(fake: FakeDiscord) -> 
 
 async def test_thread_rules(fake: FakeDiscord) -> None:
     guild = the_guild(fake)
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, guild.text_channel.id)
         message = await channel.send("Motion")
@@ -237,7 +231,7 @@ async def test_channel_access_and_send_permissions(fake: FakeDiscord) -> None:
     fake.set_bot_permissions(muted.id, deny=P.SEND_MESSAGES)
     fake.set_permission_overwrite(no_embeds, guild.id, deny=P.EMBED_LINKS)
     fake.set_role_permissions(guild.everyone_role, int(P.VIEW_CHANNEL | P.SEND_MESSAGES))
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         with pytest.raises(discord.Forbidden) as no_access:
             await text_channel(client, hidden.id).send("hi")
@@ -269,7 +263,7 @@ async def test_pings_follow_allowed_mentions(fake: FakeDiscord) -> None:
     guild = the_guild(fake)
     alice = fake.add_member(guild, "alice")
     mods = fake.add_role(guild, "Mods", mentionable=True)
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, guild.text_channel.id)
         loud = await channel.send("@everyone look")
@@ -299,7 +293,7 @@ async def test_pings_follow_allowed_mentions(fake: FakeDiscord) -> None:
 
 
 async def test_client_wide_allowed_mentions_are_sent_and_honoured(fake: FakeDiscord) -> None:
-    client = make_client(allowed_mentions=discord.AllowedMentions.none())
+    client = guilds_client(allowed_mentions=discord.AllowedMentions.none())
     async with running_client(fake, client):
         await text_channel(client, the_guild(fake).text_channel.id).send("@everyone")
     assert fake.requests[-1].json["allowed_mentions"] == {"parse": []}
@@ -307,7 +301,7 @@ async def test_client_wide_allowed_mentions_are_sent_and_honoured(fake: FakeDisc
 
 
 async def test_multipart_upload_is_stored_and_served(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         message = await channel.send(
@@ -327,7 +321,7 @@ async def test_multipart_upload_is_stored_and_served(fake: FakeDiscord) -> None:
 
 
 async def test_edit_keeps_listed_attachments_and_adds_new_files(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         message = await channel.send("v1", file=discord.File(io.BytesIO(b"one"), "one.txt"))
@@ -343,7 +337,7 @@ async def test_edit_keeps_listed_attachments_and_adds_new_files(fake: FakeDiscor
 
 
 async def test_wait_for_request_sees_past_and_future_requests(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         past = await fake.wait_for_request(lambda r: r.route == "GET /users/@me", timeout=1)
         future = asyncio.create_task(
@@ -364,7 +358,7 @@ async def test_forum_post_creates_thread_with_starter_message() -> None:
     async with FakeDiscord() as fake:
         guild = fake.add_guild()
         forum = fake.add_channel(guild, "motions", type=15)
-        client = make_client()
+        client = guilds_client()
         async with running_client(fake, client):
             channel = client.get_channel(forum.id)
             assert isinstance(channel, discord.ForumChannel)
@@ -409,7 +403,7 @@ async def test_user_messages_reach_bots_with_the_message_intents() -> None:
 async def test_edit_and_delete_messages(fake: FakeDiscord) -> None:
     guild = the_guild(fake)
     human = fake.post_user_message(guild.text_channel, guild.members[guild.owner_id], "human words")
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, guild.text_channel.id)
         mine = await channel.send("draft")
@@ -454,7 +448,7 @@ async def test_fail_next_injects_one_failure(fake: FakeDiscord) -> None:
     with pytest.raises(ValueError, match="unknown route"):
         fake.fail_next("POST /channels/{id}/messages", 500, {})
     fake.fail_next("POST /channels/{channel_id}/messages", 403, {"message": "Missing Access", "code": 50001})
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         with pytest.raises(discord.Forbidden) as caught:

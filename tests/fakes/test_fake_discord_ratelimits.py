@@ -9,16 +9,9 @@ import aiohttp
 import discord
 import pytest
 
-from tests.fakes.fake_discord import FakeDiscord, running_client
+from tests.fakes.fake_discord import FakeDiscord, guilds_client, running_client
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def make_client() -> discord.Client:
-    """Guilds-only client with a short guild-ready wait."""
-    intents = discord.Intents.none()
-    intents.guilds = True
-    return discord.Client(intents=intents, guild_ready_timeout=0.05)
 
 
 def text_channel(client: discord.Client, channel_id: int) -> discord.TextChannel:
@@ -63,7 +56,7 @@ async def test_every_response_carries_rate_limit_headers() -> None:
 async def test_route_429_from_a_shared_bucket_is_waited_out_by_discord_py() -> None:
     async with FakeDiscord(bucket_limits={"messages": (2, 0.6)}) as fake:
         guild = fake.add_guild()
-        client = make_client()
+        client = guilds_client()
         async with running_client(fake, client), aiohttp.ClientSession() as http:
             channel = text_channel(client, guild.text_channel.id)
             # Another process with the same token drains the channel's bucket first.
@@ -91,7 +84,7 @@ async def test_global_429_burst_is_waited_out_and_every_message_lands() -> None:
     async with FakeDiscord(global_limit=(4, 0.5), bucket_limits={"messages": (50, 1.0)}) as fake:
         guild = fake.add_guild()
         channels = [fake.add_channel(guild, f"room-{i}") for i in range(5)]
-        client = make_client()
+        client = guilds_client()
         async with running_client(fake, client):
             await asyncio.sleep(0.5)  # start from a fresh global window
             sends = [text_channel(client, ch.id).send(f"{ch.name}/{n}") for ch in channels for n in range(2)]
@@ -118,7 +111,7 @@ async def test_interaction_callbacks_are_exempt_from_the_global_limit() -> None:
 
     async with FakeDiscord(global_limit=(3, 30.0)) as fake:
         fake.add_guild()
-        client = make_client()
+        client = guilds_client()
         tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
 
         @tree.command(name="ping", description="Pong")
@@ -146,7 +139,7 @@ async def test_rate_limits_disabled_never_answer_429() -> None:
 async def test_latency_delays_every_response() -> None:
     async with FakeDiscord(latency_s=0.2) as fake:
         guild = fake.add_guild()
-        client = make_client()
+        client = guilds_client()
         async with running_client(fake, client):
             started = time.monotonic()
             await text_channel(client, guild.text_channel.id).send("slow")

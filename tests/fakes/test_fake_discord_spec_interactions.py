@@ -16,18 +16,17 @@ import pytest
 from discord import app_commands
 from discord.http import Route
 
-from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, RecordedRequest, running_client
+from tests.fakes.fake_discord import (
+    FakeDiscord,
+    FakeInteraction,
+    RecordedRequest,
+    guilds_client,
+    running_client,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
 Body = Callable[[discord.Interaction], Awaitable[None]]
-
-
-def make_client() -> discord.Client:
-    """Guilds-only client with a short guild-ready wait."""
-    intents = discord.Intents.none()
-    intents.guilds = True
-    return discord.Client(intents=intents, guild_ready_timeout=0.05)
 
 
 @pytest.fixture
@@ -55,7 +54,7 @@ class Harness:
     """A client whose /debate runs a per-test body, keeping what it returned or raised."""
 
     def __init__(self, body: Body) -> None:
-        self.client = make_client()
+        self.client = guilds_client()
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
         self.errors: list[BaseException] = []
         self.done = asyncio.Event()
@@ -146,7 +145,7 @@ async def test_component_callbacks_update_and_deferred_update(fake: FakeDiscord)
         async def later(self, interaction: discord.Interaction, button: discord.ui.Button[Vote]) -> None:
             await interaction.response.defer()
 
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = client.get_channel(guild.text_channel.id)
         assert isinstance(channel, discord.TextChannel)
@@ -359,7 +358,7 @@ async def test_autocomplete_choice_limits(
     # Docs interactions/application-commands (option choice structure): name 1-100 characters, value "up to
     # 100 characters if string"; spec ApplicationCommandOptionStringChoice allows 6000 (stricter docs win);
     # both cap autocomplete results at 25 choices.
-    client = make_client()
+    client = guilds_client()
     tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
 
     async def topics(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -384,7 +383,7 @@ async def test_autocomplete_choice_limits(
 
 
 async def test_autocomplete_result_answer_has_no_resource(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
 
     async def topics(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -426,7 +425,7 @@ async def test_chat_input_names_follow_the_documented_regex(
     # discord.py's own name check predates the apostrophe, so the payload goes through its HTTP client.
     option = {"type": 3, "name": name, "description": "d"}
     command = {"type": 1, "name": name, "description": "d", "options": [option]}
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         if valid:
             (stored,) = await client.http.bulk_upsert_global_commands(fake.application_id, payload=[command])
@@ -464,7 +463,7 @@ async def test_batch_command_get_returns_localized_strings_unless_asked_for_dict
             }
         ],
     }
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         await client.http.bulk_upsert_global_commands(fake.application_id, payload=[command])
         (plain,) = await client.http.get_global_commands(fake.application_id)
@@ -499,7 +498,7 @@ async def test_localizations_use_documented_locales_and_the_name_rules(fake: Fak
         "name_localizations": {"fr": "Débat", "xx": "debate"},
         "description_localizations": {"de": "d" * 101},
     }
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         with pytest.raises(discord.HTTPException) as caught:
             await client.http.bulk_upsert_global_commands(fake.application_id, payload=[command])
@@ -542,7 +541,7 @@ APPLICATION_REQUIRED = {
 
 
 async def test_application_object_has_every_field_the_spec_requires(fake: FakeDiscord) -> None:
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         info = await client.application_info()
         apps = [
@@ -609,7 +608,7 @@ GUILD_REQUIRED = {
 
 async def test_guild_object_has_every_field_the_spec_requires(fake: FakeDiscord) -> None:
     guild_id = next(iter(fake.guilds))
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         fetched = await client.fetch_guild(guild_id, with_counts=True)
         raw = await client.http.request(

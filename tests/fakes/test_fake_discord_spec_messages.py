@@ -13,18 +13,11 @@ import discord
 import pytest
 from discord.http import Route
 
-from tests.fakes.fake_discord import FakeDiscord, FakeGuild, running_client
+from tests.fakes.fake_discord import FakeDiscord, guilds_client, running_client, the_guild
 
 pytestmark = pytest.mark.timeout(30)
 
 V2 = 1 << 15
-
-
-def make_client() -> discord.Client:
-    """Guilds-only client with a short guild-ready wait."""
-    intents = discord.Intents.none()
-    intents.guilds = True
-    return discord.Client(intents=intents, guild_ready_timeout=0.05)
 
 
 @pytest.fixture
@@ -33,11 +26,6 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     async with FakeDiscord(bucket_limits={"messages": (50, 1.0), "message_edit": (50, 1.0)}) as running:
         running.add_guild("Parley Test")
         yield running
-
-
-def the_guild(fake: FakeDiscord) -> FakeGuild:
-    """The fake's only guild."""
-    return next(iter(fake.guilds.values()))
 
 
 def text_channel(client: discord.Client, channel_id: int) -> discord.TextChannel:
@@ -90,7 +78,7 @@ class Layout(discord.ui.LayoutView):
 
 async def test_nonce_longer_than_25_characters_is_refused(fake: FakeDiscord) -> None:
     # Spec MessageCreateRequest/properties/nonce: string maxLength 25; docs: "up to 25 characters".
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         with pytest.raises(discord.HTTPException) as caught:
@@ -108,7 +96,7 @@ async def test_enforce_nonce_returns_the_earlier_message(fake: FakeDiscord) -> N
     # Docs resources/message#create-message, enforce_nonce: "If another message was created by the same
     # author with the same nonce, that message will be returned and no new message will be created."
     # discord.py sends every nonce with enforce_nonce=true.
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         first = await channel.send("Motion", nonce="motion-1")
@@ -127,7 +115,7 @@ async def test_integer_nonce_must_fit_in_int64(fake: FakeDiscord) -> None:
     # Spec MessageCreateRequest/properties/nonce: integer, minimum -2**63, maximum 2**63-1 (discord.py
     # stringifies nonces, so the raw integer goes through its HTTP client).
     channel_id = the_guild(fake).text_channel.id
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         for too_big in (2**63, -(2**63) - 1):
             with pytest.raises(discord.HTTPException) as caught:
@@ -145,7 +133,7 @@ async def test_integer_nonce_must_fit_in_int64(fake: FakeDiscord) -> None:
 
 async def test_non_boolean_tts_is_refused(fake: FakeDiscord) -> None:
     # Spec MessageCreateRequest/properties/tts: {"type": ["boolean", "null"]}; discord.py forwards the value.
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         with pytest.raises(discord.HTTPException) as caught:
@@ -163,7 +151,7 @@ async def test_non_boolean_tts_is_refused(fake: FakeDiscord) -> None:
 async def test_components_v2_refuses_content_and_embeds(fake: FakeDiscord) -> None:
     # Docs resources/message#create-message: with IS_COMPONENTS_V2 "Providing content, embeds, sticker_ids,
     # poll, or shared_client_theme will fail with a 400 BAD REQUEST response".
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         with pytest.raises(discord.HTTPException) as caught:
@@ -193,7 +181,7 @@ async def test_components_v2_refuses_content_and_embeds(fake: FakeDiscord) -> No
 async def test_components_v2_refuses_stickers_and_polls(fake: FakeDiscord, legacy: dict[str, Any]) -> None:
     channel_id = the_guild(fake).text_channel.id
     body = {"flags": V2, "components": [{"type": 10, "content": "Vote below"}], **legacy}
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         with pytest.raises(discord.HTTPException) as caught:
             await client.http.request(post_message(channel_id), json=body)
@@ -206,7 +194,7 @@ async def test_v2_layout_without_the_flag_is_a_union_type_error(fake: FakeDiscor
     # Docs components/reference "Legacy Message Component Behavior": without the flag only action rows
     # (up to 5) are top-level components; spec MessageCreateRequest/properties/components/items.
     channel_id = the_guild(fake).text_channel.id
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         with pytest.raises(discord.HTTPException) as caught:
             await client.http.request(
@@ -225,7 +213,7 @@ async def test_edit_into_components_v2_must_reset_legacy_fields_and_cannot_undo_
     # Docs resources/message#edit-message: IS_COMPONENTS_V2 "can only be set"; when set, the used content,
     # embeds, sticker_ids or poll "must have their values reset to empty … Failing to do this will result
     # in a 400 BAD REQUEST response".
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         message = await channel.send("Motion: ban tabs")
@@ -250,7 +238,7 @@ async def test_edit_into_components_v2_must_reset_legacy_fields_and_cannot_undo_
 
 async def test_edit_changes_only_suppress_embeds(fake: FakeDiscord) -> None:
     # Docs resources/message#edit-message: flags "(SUPPRESS_EMBEDS and IS_COMPONENTS_V2 only)".
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         message = await channel.send("quiet", silent=True)
@@ -282,7 +270,7 @@ async def test_components_come_back_with_sequential_numeric_ids(fake: FakeDiscor
         async def disagree(self, interaction: discord.Interaction, button: discord.ui.Button[Vote]) -> None:
             raise AssertionError("never clicked")
 
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         sent = await channel.send("Vote!", view=Vote(timeout=None))
@@ -430,7 +418,7 @@ async def test_message_component_rules(
     # maxLength 80, custom_id 1-100); docs components/reference: custom ids unique per message, a row holds
     # up to 5 buttons or one select, non-link buttons must have a custom_id, at most 5 legacy rows.
     channel_id = the_guild(fake).text_channel.id
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         with pytest.raises(discord.HTTPException) as caught:
             await client.http.request(
@@ -443,7 +431,7 @@ async def test_message_component_rules(
 async def test_embed_urls_are_limited_to_2048_characters(fake: FakeDiscord) -> None:
     # Spec RichEmbed/properties/url and RichEmbedImage/properties/url: maxLength 2048.
     long_url = "https://example.com/" + "a" * 2029
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, the_guild(fake).text_channel.id)
         with pytest.raises(discord.HTTPException) as caught:
@@ -469,7 +457,7 @@ async def test_text_display_mentions_ping_as_allowed_mentions_say(fake: FakeDisc
     class Mention(discord.ui.LayoutView):
         text: discord.ui.TextDisplay[Mention] = discord.ui.TextDisplay(f"<@{member.id}> replied")
 
-    client = make_client()
+    client = guilds_client()
     async with running_client(fake, client):
         channel = text_channel(client, guild.text_channel.id)
         quiet = await channel.send(view=Mention(), allowed_mentions=discord.AllowedMentions.none())

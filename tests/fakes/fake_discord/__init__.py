@@ -21,7 +21,7 @@ from .models import (
     RecordedFile,
     RecordedRequest,
 )
-from .patching import discord_py_pointed_at, running_client
+from .patching import discord_py_pointed_at, guilds_client, running_client, the_guild
 from .permissions import (
     ALL_PERMISSIONS,
     DEFAULT_BOT_PERMISSIONS,
@@ -63,7 +63,9 @@ __all__ = [
     "RecordedFile",
     "RecordedRequest",
     "discord_py_pointed_at",
+    "guilds_client",
     "running_client",
     "shard_for",
     "snowflake_time",
+    "the_guild",
 ]

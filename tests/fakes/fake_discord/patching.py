@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .models import FakeGuild
 from .server import FakeDiscord
 
 if TYPE_CHECKING:
@@ -32,6 +33,20 @@ def discord_py_pointed_at(fake: FakeDiscord) -> Iterator[None]:
     finally:
         discord.http.Route.BASE = old_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+
+def guilds_client(**options: Any) -> discord.Client:
+    """A discord.py client with the guilds intent only and a short wait for guilds at start-up."""
+    import discord
+
+    intents = discord.Intents.none()
+    intents.guilds = True
+    return discord.Client(intents=intents, guild_ready_timeout=0.05, **options)
+
+
+def the_guild(fake: FakeDiscord) -> FakeGuild:
+    """The fake's only guild (the first one added)."""
+    return next(iter(fake.guilds.values()))
 
 
 @contextlib.asynccontextmanager
