@@ -27,15 +27,20 @@ class Database:
         return self.url.split("+", 1)[0].split(":", 1)[0]
 
 
-async def _postgres_schema() -> tuple[asyncpg.Connection, str]:
-    """A fresh schema on the real PostgreSQL. Unreachable: a failure under CI, a visible skip elsewhere."""
+async def connect_postgres() -> asyncpg.Connection:
+    """A connection to the real PostgreSQL. Unreachable: a failure under CI, a visible skip elsewhere."""
     try:
-        connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+        return await asyncpg.connect(POSTGRES_DSN, timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         message = f"PostgreSQL is not reachable at {POSTGRES_DSN}: {error!r}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + " (CI must run the PostgreSQL tests)")
         pytest.skip(message)
+
+
+async def _postgres_schema() -> tuple[asyncpg.Connection, str]:
+    """A fresh schema on the real PostgreSQL (see :func:`connect_postgres` when it is unreachable)."""
+    connection = await connect_postgres()
     schema = f"parley_test_{secrets.token_hex(6)}"
     await connection.execute(f'CREATE SCHEMA "{schema}"')
     return connection, schema

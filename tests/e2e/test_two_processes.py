@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from tests.conftest import POSTGRES_DSN
+from tests.conftest import POSTGRES_DSN, connect_postgres
 from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
@@ -32,13 +30,7 @@ pytestmark = pytest.mark.e2e
 @contextlib.asynccontextmanager
 async def fresh_postgres_database() -> AsyncIterator[str]:
     """The SQLAlchemy URL of a new, empty PostgreSQL database, dropped afterwards."""
-    try:
-        admin = await asyncpg.connect(POSTGRES_DSN, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        message = f"PostgreSQL is not reachable at {POSTGRES_DSN}: {error!r}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (CI must run the PostgreSQL tests)")
-        pytest.skip(message)
+    admin = await connect_postgres()
     name = f"parley_e2e_{secrets.token_hex(6)}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
