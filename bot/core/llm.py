@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -61,7 +61,10 @@ class FinishReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LLMRequest:
-    """One prompt: the system instruction, the user content, and the budget for answering it."""
+    """One prompt: the system instruction, the user content, and the budget for answering it.
+
+    ``response_schema``: a JSON Schema the answer must follow; the answer's text is then that JSON.
+    """
 
     model: str
     system: str
@@ -70,6 +73,7 @@ class LLMRequest:
     max_output_tokens: int | None = None
     temperature: float | None = None
     thinking: Thinking | None = None
+    response_schema: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)

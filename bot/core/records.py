@@ -17,6 +17,7 @@ class DebateStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    STOPPED = "stopped"
 
 
 @dataclass(frozen=True, slots=True)
