@@ -76,11 +76,11 @@ class StructuredAnswer:
 def read_answer(reply: str) -> StructuredAnswer:
     """The answer in ``reply``; never raises, and never returns raw JSON as the answer's text."""
     stripped = reply.strip()
-    if not stripped.startswith("{"):
-        return StructuredAnswer(reply, readable=False)  # the model ignored the schema: its text is the answer
     try:
         document = json.loads(stripped)
     except ValueError:
+        if not stripped.startswith("{"):
+            return StructuredAnswer(reply, readable=False)  # prose, not the schema: the text is the answer
         return StructuredAnswer(_recover_answer(stripped), readable=False)
     if not isinstance(document, dict) or not isinstance(document.get("answer"), str):
         return StructuredAnswer(_recover_answer(stripped), readable=False)
@@ -162,8 +162,8 @@ def _decode_string_prefix(document: str, position: int) -> str:
 
 
 def _join_surrogates(text: str) -> str:
-    """``\\ud83d\\ude80``-style escapes decode to surrogate halves; join them into their characters."""
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    """``\\ud83d\\ude80``-style escapes decode to surrogate halves: join them, drop a half cut off."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "ignore")
 
 
 BADGES: Mapping[Stance, str] = {
