@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 
 from dotenv import find_dotenv, load_dotenv
 
-from bot.core.debate import MAX_ROUNDS
 from bot.core.llm import Thinking
-from bot.core.validation import MODEL_NAME_MAX_LENGTH
+from bot.core.validation import MAX_ROUNDS, MODEL_NAME_MAX_LENGTH
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///parley.db"

@@ -32,11 +32,9 @@ from bot.core.prompts import (
     verdict_prompt,
 )
 from bot.core.stances import ANSWER_SCHEMA, Stance, read_answer
+from bot.core.validation import MAX_ROUNDS
 
 log = logging.getLogger(__name__)
-
-
-MAX_ROUNDS = 3
 
 
 @dataclass(frozen=True, slots=True)
