@@ -175,11 +175,14 @@ async def open_store(url: str) -> Store:
 def models_to_check(settings: Settings) -> dict[str, list[str]]:
     """Every configured model under the variable that sets it (``check_models`` names a model listed
     twice, as in the default ``ALLOWED_MODELS``, under the first)."""
-    return {
+    models = {
         "PERSONA_MODEL": [settings.persona_model],
         "VERDICT_MODEL": [settings.verdict_model],
         "ALLOWED_MODELS": list(settings.allowed_models),
     }
+    if settings.verdict_fallback_model is not None:
+        models["VERDICT_FALLBACK_MODEL"] = [settings.verdict_fallback_model]
+    return models
 
 
 async def connect(bot: ParleyBot, settings: Settings, retries: GatewayRetries) -> asyncio.Task[None]:

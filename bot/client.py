@@ -143,6 +143,7 @@ class ParleyBot(commands.AutoShardedBot):
                 verdict_timeout_s=settings.verdict_timeout_s,
                 persona_thinking=settings.persona_thinking,
                 verdict_thinking=settings.verdict_thinking,
+                verdict_fallback_model=settings.verdict_fallback_model,
             ),
             llm=llm,
             store=store,

@@ -24,12 +24,14 @@ from bot.core.debate import (
     DebateStats,
     PersonaFinished,
     PersonaReply,
+    PersonaStarted,
     VerdictFinished,
+    VerdictStarted,
     run_debate,
 )
 from bot.core.llm import LLM, TokenUsage
 from bot.core.personas import PRESETS, Persona
-from bot.core.records import DebateStatus, Storage
+from bot.core.records import DebateStatus, Judging, Storage
 from bot.core.render import (
     done_state,
     failed_state,
@@ -39,7 +41,7 @@ from bot.core.render import (
     thread_name,
     verdict_embeds,
 )
-from bot.core.validation import check_question
+from bot.core.validation import check_question, check_rounds
 from bot.errors import BotActionForbidden, needs_permission
 from bot.moderation import moderates
 from bot.posting.channels import ChannelSenders, DebateQueue
@@ -64,6 +66,7 @@ class Ending:
     status: DebateStatus
     verdict: str | None = None
     stats: DebateStats | None = None
+    judging: Judging | None = None
 
 
 @dataclass
@@ -77,9 +80,20 @@ class RunningDebate:
     status: StatusLine
     queue: DebateQueue
     ticket: Ticket
+    rounds: int = 1
+    round_number: int = 1
     answered: int = 0
+    """Answers that arrived, over every round."""
+    answered_this_round: int = 0
     usage: TokenUsage = TokenUsage()
     charged: bool = False
+
+    @property
+    def answers_expected(self) -> int:
+        return len(self.panel) * self.rounds
+
+    def progress(self) -> str:
+        return progress_state(self.answered_this_round, len(self.panel), self.round_number, self.rounds)
 
 
 class DebateService:
@@ -109,11 +123,17 @@ class DebateService:
         do (``Settings.longest_debate_s``)."""
 
     async def run(
-        self, interaction: discord.Interaction[discord.Client], question: str, preset: str | None
+        self,
+        interaction: discord.Interaction[discord.Client],
+        question: str,
+        preset: str | None,
+        rounds: int = 1,
     ) -> None:
-        """Check, admit, defer publicly, then run the debate to its end (or its interruption)."""
+        """Check, admit, defer publicly, then run the debate of ``rounds`` rounds to its end (or its
+        interruption)."""
         # Everything that needs no network first: a refusal comes before the deferral, privately.
         question = check_question(question)
+        rounds = check_rounds(rounds)
         if interaction.guild_id is None:
             raise discord.app_commands.NoPrivateMessage()
         guild_id = interaction.guild_id
@@ -130,6 +150,7 @@ class DebateService:
                 question=question,
                 panel=panel,
                 run_id=self._run_id,
+                rounds=rounds,
             )
             permission = "Send Messages" if venue is Venue.THIS_CHANNEL else "Send Messages in Threads"
             debate = RunningDebate(
@@ -138,8 +159,9 @@ class DebateService:
                 question=question,
                 panel=panel,
                 status=StatusLine(interaction, question, panel),
-                queue=DebateQueue(len(panel), permission),
+                queue=DebateQueue(len(panel) * rounds, permission),
                 ticket=ticket,
+                rounds=rounds,
             )
             try:
                 async with asyncio.timeout(self.deadline_s):
@@ -158,7 +180,7 @@ class DebateService:
         engine = asyncio.create_task(self._run_engine(debate), name=f"debate-{debate.record}")
         delivered: asyncio.Future[None] | None = None
         try:
-            message = await debate.status.show(progress_state(0, len(debate.panel)))
+            message = await debate.status.show(debate.progress())
             channel_id = await self._open_venue(interaction, venue, message, debate)
             if channel_id != message.id and interaction.app_permissions.read_message_history:
                 debate.queue.replying_to = message.id  # a channel other debates may share: say whose
@@ -221,27 +243,49 @@ class DebateService:
         return thread.id
 
     async def _run_engine(self, debate: RunningDebate) -> Ending:
-        """Hand each answer to the queue as it finishes, recorded first; then the verdict."""
+        """Hand each answer to the queue as it finishes, recorded first, round by round; then the verdict."""
         ending = Ending(failed_state("the debate ended without a verdict"), DebateStatus.FAILED)
-        run = run_debate(debate.question, debate.panel, self._llm, self.config)
+        judging: Judging | None = None
+        run = run_debate(debate.question, debate.panel, self._llm, self.config, rounds=debate.rounds)
         async with contextlib.aclosing(run) as events:
             async for event in events:
-                if isinstance(event, PersonaFinished):
+                if isinstance(event, PersonaStarted) and event.round != debate.round_number:
+                    debate.round_number, debate.answered_this_round = event.round, 0
+                    debate.status.set(debate.progress())
+                elif isinstance(event, PersonaFinished):
                     debate.usage += event.outcome.usage
                     # Recorded before it is shown: whatever Discord shows survives a crash.
-                    await self._store.record_reply(debate.record, event.index, event.persona, event.outcome)
-                    debate.queue.add_persona(persona_embeds(event.persona, event.outcome))
+                    await self._store.record_reply(
+                        debate.record, event.index, event.persona, event.outcome, event.round
+                    )
+                    debate.queue.add_persona(
+                        persona_embeds(
+                            event.persona,
+                            event.outcome,
+                            round_number=event.round,
+                            rounds=debate.rounds,
+                            earlier=event.earlier,
+                        )
+                    )
                     debate.answered += 1
-                    debate.status.set(progress_state(debate.answered, len(debate.panel)))
+                    debate.answered_this_round += 1
+                    debate.status.set(debate.progress())
+                elif isinstance(event, VerdictStarted):
+                    judging = Judging(event.model, event.order)
                 elif isinstance(event, VerdictFinished):
                     debate.usage += event.outcome.usage
-                    debate.queue.add_verdict(verdict_embeds(event.outcome, event.stats))
+                    if event.fallback_from is not None:
+                        debate.usage += event.fallback_from.usage
+                    debate.queue.add_verdict(
+                        verdict_embeds(event.outcome, event.stats, event.positions, event.fallback_from)
+                    )
                     if isinstance(event.outcome, PersonaReply):
                         state = done_state(event.stats.wall_s)
-                        ending = Ending(state, DebateStatus.DONE, event.outcome.text, event.stats)
+                        judging = Judging(event.outcome.model, judging.order) if judging else None
+                        ending = Ending(state, DebateStatus.DONE, event.outcome.text, event.stats, judging)
                     else:
                         reason = f"no verdict ({event.outcome.reason})"
-                        ending = Ending(failed_state(reason), DebateStatus.FAILED, None, event.stats)
+                        ending = Ending(failed_state(reason), DebateStatus.FAILED, None, event.stats, judging)
                 elif isinstance(event, DebateFailed):
                     debate.queue.add_verdict([])
                     ending = Ending(failed_state(event.reason), DebateStatus.FAILED, None, event.stats)
@@ -250,7 +294,12 @@ class DebateService:
     async def _end(self, debate: RunningDebate, ending: Ending) -> None:
         """Record how the debate ended and charge the tokens it used."""
         await self._store.end_debate(
-            debate.record, ending.status, ending.state, verdict=ending.verdict, stats=ending.stats
+            debate.record,
+            ending.status,
+            ending.state,
+            verdict=ending.verdict,
+            stats=ending.stats,
+            judging=ending.judging,
         )
         await self._charge(debate, complete=ending.status is DebateStatus.DONE)
 
@@ -266,7 +315,7 @@ class DebateService:
         """Close a debate that cannot finish: what it had queued and a note where it was posting, its
         record and the tokens it used, then its status line."""
         if debate.queue.attached:
-            debate.queue.close(interruption_note(debate.answered, len(debate.panel), why))
+            debate.queue.close(interruption_note(debate.answered, debate.answers_expected, why))
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSING_WAIT_S):
                     await debate.queue.delivered()

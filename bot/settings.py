@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from dotenv import find_dotenv, load_dotenv
 
 from bot.core.llm import Thinking
-from bot.core.validation import MODEL_NAME_MAX_LENGTH
+from bot.core.validation import MAX_ROUNDS, MODEL_NAME_MAX_LENGTH
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///parley.db"
@@ -35,8 +35,10 @@ VERDICT_TIMEOUT_FACTOR = 1.5
 DEBATE_POSTING_MARGIN_S = 60.0
 """Time a debate may take beyond its personas' and verdict's budgets, to post them (see
 :attr:`Settings.longest_debate_s`, the debate service's deadline)."""
-MAX_PERSONA_TIMEOUT_S = 300.0
-"""The longest persona budget: 300 + 450 (verdict) + 60 = 810 s, a minute and a half inside the token."""
+LONGEST_DEBATE_FACTOR = MAX_ROUNDS + 2 * VERDICT_TIMEOUT_FACTOR
+"""A debate's budget in persona budgets: its rounds, and a verdict its fallback may write again."""
+MAX_PERSONA_TIMEOUT_S = 120.0
+"""The longest persona budget: 3 × 120 + 2 × 180 (verdict) + 60 = 780 s, two minutes inside the token."""
 
 DEFAULT_DEBATE_COOLDOWN_S = 20
 """A member waits this long between two debates they start: one member cannot flood a public server."""
@@ -88,6 +90,7 @@ class Settings:
     persona_timeout_s: float = 60.0
     persona_thinking: Thinking = DEFAULT_PERSONA_THINKING
     verdict_thinking: Thinking = DEFAULT_VERDICT_THINKING
+    verdict_fallback_model: str | None = None
     gemini_max_concurrency: int = 32
     debate_cooldown_s: int = DEFAULT_DEBATE_COOLDOWN_S
     max_debates_per_guild: int = 25
@@ -105,8 +108,12 @@ class Settings:
 
     @property
     def longest_debate_s(self) -> float:
-        """The longest a debate may take: its personas, its verdict and the posting margin."""
-        return self.persona_timeout_s + self.verdict_timeout_s + DEBATE_POSTING_MARGIN_S
+        """The longest a debate may take: every round of its personas, its verdict (twice, when the
+        fallback writes it) and the posting margin."""
+        verdicts = 1 if self.verdict_fallback_model is None else 2
+        return (
+            MAX_ROUNDS * self.persona_timeout_s + verdicts * self.verdict_timeout_s + DEBATE_POSTING_MARGIN_S
+        )
 
     @property
     def custom_discord_api(self) -> bool:
@@ -176,18 +183,25 @@ def _number(
 def _persona_timeout(env: Mapping[str, str]) -> float:
     """``PERSONA_TIMEOUT_S``, short enough that a whole debate ends inside the interaction's 15 minutes."""
     because = (
-        f" (a debate takes up to {1 + VERDICT_TIMEOUT_FACTOR:g}× it plus {DEBATE_POSTING_MARGIN_S:.0f} s, "
+        f" (a debate takes up to {LONGEST_DEBATE_FACTOR:g}× it plus {DEBATE_POSTING_MARGIN_S:.0f} s, "
         f"and must end inside the {INTERACTION_LIFETIME_S // 60} minutes Discord keeps an interaction open)"
     )
     return _number(env, "PERSONA_TIMEOUT_S", float, 60.0, 1.0, MAX_PERSONA_TIMEOUT_S, because)
 
 
-def _models(env: Mapping[str, str]) -> tuple[str, str, tuple[str, ...]]:
-    """The persona model, the verdict model and the models moderators may choose from."""
+def _models(env: Mapping[str, str]) -> tuple[str, str, tuple[str, ...], str | None]:
+    """The persona model, the verdict model, the models moderators may choose from and the verdict's
+    fallback model."""
     persona_model = _word(env, "PERSONA_MODEL", DEFAULT_PERSONA_MODEL)
     verdict_model = _word(env, "VERDICT_MODEL", DEFAULT_VERDICT_MODEL)
     allowed = tuple(dict.fromkeys(m.strip() for m in env.get("ALLOWED_MODELS", "").split(",") if m.strip()))
-    named = {"PERSONA_MODEL": (persona_model,), "VERDICT_MODEL": (verdict_model,), "ALLOWED_MODELS": allowed}
+    fallback = env.get("VERDICT_FALLBACK_MODEL", "").strip() or None
+    named = {
+        "PERSONA_MODEL": (persona_model,),
+        "VERDICT_MODEL": (verdict_model,),
+        "ALLOWED_MODELS": allowed,
+        "VERDICT_FALLBACK_MODEL": (fallback,) if fallback else (),
+    }
     for name, models in named.items():
         for model in models:
             if len(model) > MODEL_NAME_MAX_LENGTH:
@@ -195,7 +209,8 @@ def _models(env: Mapping[str, str]) -> tuple[str, str, tuple[str, ...]]:
                     f"{name} holds a model name of {len(model)} characters; Discord offers choices of at "
                     f"most {MODEL_NAME_MAX_LENGTH}: {_where(name)}"
                 )
-    return persona_model, verdict_model, allowed or tuple(dict.fromkeys((persona_model, verdict_model)))
+    allowed = allowed or tuple(dict.fromkeys((persona_model, verdict_model)))
+    return persona_model, verdict_model, allowed, fallback
 
 
 def _optional_int(env: Mapping[str, str], name: str, minimum: int) -> int | None:
@@ -238,7 +253,7 @@ def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]
 def settings_from(env: Mapping[str, str]) -> Settings:
     """Build :class:`Settings` from a mapping of environment variables, or raise :class:`SettingsError`."""
     discord_token, gemini_api_key = _secrets(env)  # first: on a first run, these are what is missing
-    persona_model, verdict_model, allowed_models = _models(env)
+    persona_model, verdict_model, allowed_models, verdict_fallback_model = _models(env)
     log_level = _word(env, "LOG_LEVEL", "INFO").upper()
     if not isinstance(logging.getLevelNamesMapping().get(log_level), int):
         raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -255,6 +270,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         persona_timeout_s=_persona_timeout(env),
         persona_thinking=_thinking(env, "PERSONA_THINKING", DEFAULT_PERSONA_THINKING),
         verdict_thinking=_thinking(env, "VERDICT_THINKING", DEFAULT_VERDICT_THINKING),
+        verdict_fallback_model=verdict_fallback_model,
         gemini_max_concurrency=_number(env, "GEMINI_MAX_CONCURRENCY", int, 32, 1),
         debate_cooldown_s=_number(env, "DEBATE_COOLDOWN_S", int, DEFAULT_DEBATE_COOLDOWN_S, 0),
         max_debates_per_guild=_number(env, "MAX_DEBATES_PER_GUILD", int, 25, 1),

@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import ParleyBot
-from bot.core.validation import QUESTION_MAX_LENGTH
+from bot.core.validation import MAX_ROUNDS, QUESTION_MAX_LENGTH
 from bot.ui import PRESET_CHOICES
 
 
@@ -23,6 +23,7 @@ class DebateCog(commands.Cog):
     @app_commands.describe(
         question=f"What should the panel debate? (up to {QUESTION_MAX_LENGTH} characters)",
         preset="Debate with a built-in panel instead of this server's",
+        rounds=f"Rounds of debate: from round 2 each persona reads the others and rebuts (1 to {MAX_ROUNDS})",
     )
     @app_commands.choices(preset=PRESET_CHOICES)
     @app_commands.guild_only()
@@ -31,8 +32,11 @@ class DebateCog(commands.Cog):
         interaction: discord.Interaction[ParleyBot],
         question: app_commands.Range[str, 1, QUESTION_MAX_LENGTH],
         preset: app_commands.Choice[str] | None = None,
+        rounds: app_commands.Range[int, 1, MAX_ROUNDS] = 1,
     ) -> None:
-        await self.bot.debates.run(interaction, question, preset.value if preset is not None else None)
+        await self.bot.debates.run(
+            interaction, question, preset.value if preset is not None else None, rounds
+        )
 
 
 async def setup(bot: ParleyBot) -> None:

@@ -1,13 +1,17 @@
-"""The concurrent debate engine: every persona at once, each result as it lands, then the verdict."""
+"""The concurrent debate engine: every persona at once, round by round, each result as it lands, then
+the verdict of a judge who reads the answers anonymised."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import AsyncGenerator, Sequence
+import random
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.core.judging import Labels, shuffled_order
 from bot.core.llm import (
     LLM,
     Completion,
@@ -24,8 +28,11 @@ from bot.core.prompts import (
     HeardReply,
     persona_prompt,
     persona_system_instruction,
+    rebuttal_prompt,
     verdict_prompt,
 )
+from bot.core.stances import ANSWER_SCHEMA, Stance, read_answer
+from bot.core.validation import MAX_ROUNDS
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +40,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class DebateConfig:
     """Models, thinking levels and budgets for one debate. The answer budgets are in tokens; the
-    requests' output limits add each role's thinking allowance on top."""
+    requests' output limits add each role's thinking allowance on top. ``verdict_fallback_model`` writes
+    the verdict when the verdict model fails after its retries."""
 
     persona_model: str
     verdict_model: str
@@ -43,6 +51,7 @@ class DebateConfig:
     verdict_thinking: Thinking = Thinking.LOW
     persona_answer_tokens: int = 1024
     verdict_answer_tokens: int = 2048
+    verdict_fallback_model: str | None = None
 
     @property
     def persona_max_output_tokens(self) -> int:
@@ -55,7 +64,11 @@ class DebateConfig:
 
 @dataclass(frozen=True, slots=True)
 class PersonaReply:
-    """A persona answered. ``cut_off``: the model hit its output limit; the text is kept anyway."""
+    """A persona answered. ``cut_off``: the model hit its output limit; the text is kept anyway.
+
+    ``stance``, ``confidence`` and ``key_claim`` come from the persona's structured answer (``unknown``,
+    None and None when it could not be read); a verdict has none of them.
+    """
 
     text: str
     model: str
@@ -63,22 +76,26 @@ class PersonaReply:
     usage: TokenUsage
     attempts: int = 1
     cut_off: bool = False
+    stance: Stance = Stance.UNKNOWN
+    confidence: float | None = None
+    key_claim: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PersonaFailure:
-    """A persona could not answer; ``reason`` is safe to show users."""
+    """A persona (or the judge) could not answer; ``reason`` is safe to show users."""
 
     reason: str
     kind: FailureKind
     latency_s: float
     usage: TokenUsage = TokenUsage()
     attempts: int = 1
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DebateStats:
-    """Timings and tokens of a whole debate."""
+    """Timings and tokens of a whole debate. ``persona_sum_s`` adds up every persona call of every round."""
 
     wall_s: float
     persona_sum_s: float
@@ -86,6 +103,7 @@ class DebateStats:
     usage: TokenUsage
     answered: int
     panel_size: int
+    rounds: int = 1
 
     @property
     def speedup(self) -> float:
@@ -94,31 +112,63 @@ class DebateStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """Where a persona ended up: its final stance, and the stance it started the debate with."""
+
+    persona: Persona
+    stance: Stance
+    first: Stance
+
+    @property
+    def changed(self) -> bool:
+        """Whether it changed its mind between known stances."""
+        return Stance.UNKNOWN not in (self.stance, self.first) and self.stance != self.first
+
+
+@dataclass(frozen=True, slots=True)
 class PersonaStarted:
     index: int
     persona: Persona
+    round: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class PersonaFinished:
+    """A persona's call of round ``round`` ended. ``earlier``: its stance in the round before (None in
+    round 1, or if it had not answered)."""
+
     index: int
     persona: Persona
     outcome: PersonaReply | PersonaFailure
+    round: int = 1
+    earlier: Stance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictStarted:
+    """The judge was asked. ``order``: panel indexes in the order it reads them (``Persona A`` first)."""
+
+    order: tuple[int, ...]
+    model: str
 
 
 @dataclass(frozen=True, slots=True)
 class VerdictChunk:
-    """The verdict so far (cumulative text), while it streams."""
+    """The verdict so far (cumulative text, names in place of the labels), while it streams. When the
+    fallback model takes over, the text starts again (and may be shorter than the last chunk)."""
 
     text: str
 
 
 @dataclass(frozen=True, slots=True)
 class VerdictFinished:
-    """The verdict, or why there is none although some personas answered."""
+    """The verdict (names in place of the labels), or why there is none although some personas
+    answered. ``fallback_from``: the verdict model's failure, when the fallback model wrote it."""
 
     outcome: PersonaReply | PersonaFailure
     stats: DebateStats
+    positions: tuple[Position, ...] = ()
+    fallback_from: PersonaFailure | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +179,9 @@ class DebateFailed:
     stats: DebateStats
 
 
-DebateEvent = PersonaStarted | PersonaFinished | VerdictChunk | VerdictFinished | DebateFailed
+DebateEvent = (
+    PersonaStarted | PersonaFinished | VerdictStarted | VerdictChunk | VerdictFinished | DebateFailed
+)
 
 
 @dataclass
@@ -144,12 +196,13 @@ class _Clock:
         return self.loop.time()
 
 
-def _failure(error: BaseException, timeout_s: float, latency_s: float) -> PersonaFailure:
+def _failure(error: BaseException, request: LLMRequest, latency_s: float) -> PersonaFailure:
     if isinstance(error, LLMFailure):
-        return PersonaFailure(error.reason, error.kind, latency_s, error.usage, error.attempts)
+        return PersonaFailure(error.reason, error.kind, latency_s, error.usage, error.attempts, request.model)
     if isinstance(error, TimeoutError):
-        return PersonaFailure(f"timed out after {timeout_s:g} s", FailureKind.TIMEOUT, latency_s)
-    return PersonaFailure("unexpected error", FailureKind.NETWORK, latency_s)
+        reason = f"timed out after {request.timeout_s:g} s"
+        return PersonaFailure(reason, FailureKind.TIMEOUT, latency_s, model=request.model)
+    return PersonaFailure("unexpected error", FailureKind.NETWORK, latency_s, model=request.model)
 
 
 def _reply(completion: Completion, latency_s: float) -> PersonaReply:
@@ -163,55 +216,207 @@ def _reply(completion: Completion, latency_s: float) -> PersonaReply:
     )
 
 
-async def _ask_persona(
-    index: int, persona: Persona, question: str, llm: LLM, config: DebateConfig, limiter: asyncio.Semaphore
-) -> PersonaFinished:
-    request = LLMRequest(
-        model=persona.model or config.persona_model,
-        system=persona_system_instruction(persona),
-        prompt=persona_prompt(question),
-        timeout_s=config.persona_timeout_s,
-        max_output_tokens=config.persona_max_output_tokens,
-        thinking=config.persona_thinking,
+def _persona_outcome(completion: Completion, latency_s: float) -> PersonaReply | PersonaFailure:
+    """A persona's structured reply read into its answer and stance; never raw JSON, never a lost answer."""
+    answer = read_answer(completion.text)
+    if not answer.text.strip():
+        reason = (
+            "its reply was cut off before the answer" if completion.cut_off else "its reply was unreadable"
+        )
+        return PersonaFailure(
+            reason, FailureKind.EMPTY, latency_s, completion.usage, completion.attempts, completion.model
+        )
+    return dataclasses.replace(
+        _reply(completion, latency_s),
+        text=answer.text,
+        stance=answer.stance,
+        confidence=answer.confidence,
+        key_claim=answer.key_claim,
     )
+
+
+async def _ask_persona(
+    index: int,
+    persona: Persona,
+    round_number: int,
+    request: LLMRequest,
+    llm: LLM,
+    limiter: asyncio.Semaphore,
+    earlier: Stance | None,
+) -> PersonaFinished:
     async with limiter:
         clock = _Clock()
         try:
-            async with asyncio.timeout(config.persona_timeout_s):
+            async with asyncio.timeout(request.timeout_s):
                 completion = await llm.generate(request)
         except Exception as error:
             if not isinstance(error, LLMFailure | TimeoutError):
                 log.exception("persona %r failed unexpectedly", persona.name)
-            outcome: PersonaReply | PersonaFailure = _failure(
-                error, config.persona_timeout_s, clock.now() - clock.start
-            )
+            outcome: PersonaReply | PersonaFailure = _failure(error, request, clock.now() - clock.start)
         else:
-            outcome = _reply(completion, clock.now() - clock.start)
-    return PersonaFinished(index, persona, outcome)
+            outcome = _persona_outcome(completion, clock.now() - clock.start)
+    return PersonaFinished(index, persona, outcome, round_number, earlier)
 
 
-async def _stream_verdict(
-    request: LLMRequest,
+async def _stream_one(
+    request: LLMRequest, llm: LLM, show_text: Callable[[str], None]
+) -> PersonaReply | PersonaFailure:
+    """Stream one verdict request, handing each cumulative text to ``show_text``; return its outcome."""
+    clock = _Clock()
+    try:
+        async with asyncio.timeout(request.timeout_s), contextlib.aclosing(llm.stream(request)) as stream:
+            async for snapshot in stream:
+                if snapshot.finish is not None:
+                    return _reply(snapshot, clock.now() - clock.start)
+                show_text(snapshot.text)
+        raise LLMFailure("the verdict stream ended early", kind=FailureKind.NETWORK)
+    except Exception as error:
+        if not isinstance(error, LLMFailure | TimeoutError):
+            log.exception("verdict failed unexpectedly")
+        return _failure(error, request, clock.now() - clock.start)
+
+
+@dataclass(frozen=True, slots=True)
+class _JudgeResult:
+    outcome: PersonaReply | PersonaFailure
+    fallback_from: PersonaFailure | None
+    spent_s: float
+    usage: TokenUsage
+
+
+async def _judge(
+    requests: Sequence[LLMRequest],
     llm: LLM,
     limiter: asyncio.Semaphore,
-    snapshots: asyncio.Queue[str | PersonaReply | PersonaFailure],
+    snapshots: asyncio.Queue[str | _JudgeResult],
 ) -> None:
-    """Stream the verdict into ``snapshots``: cumulative texts, then the outcome. Runs as its own task,
-    so its timeout covers the model alone, never the consumer's work between events."""
+    """Stream the verdict into ``snapshots``: cumulative texts, then the result. The verdict model goes
+    first; when it fails, each fallback in turn starts again. Runs as its own task, so its timeouts cover
+    the models alone, never the consumer's work between events."""
+    failures: list[PersonaFailure] = []
     async with limiter:
-        clock = _Clock()
-        try:
-            async with asyncio.timeout(request.timeout_s), contextlib.aclosing(llm.stream(request)) as stream:
-                async for snapshot in stream:
-                    if snapshot.finish is not None:
-                        snapshots.put_nowait(_reply(snapshot, clock.now() - clock.start))
-                        return
-                    snapshots.put_nowait(snapshot.text)
-            raise LLMFailure("the verdict stream ended early", kind=FailureKind.NETWORK)
-        except Exception as error:
-            if not isinstance(error, LLMFailure | TimeoutError):
-                log.exception("verdict failed unexpectedly")
-            snapshots.put_nowait(_failure(error, request.timeout_s, clock.now() - clock.start))
+        for request in requests:
+            outcome = await _stream_one(request, llm, snapshots.put_nowait)
+            spent = sum(failure.latency_s for failure in failures) + outcome.latency_s
+            usage = sum((failure.usage for failure in failures), outcome.usage)
+            if isinstance(outcome, PersonaReply) or request is requests[-1]:
+                first_failure = failures[0] if failures else None
+                snapshots.put_nowait(_JudgeResult(outcome, first_failure, spent, usage))
+                return
+            log.warning("verdict model %s failed (%s); the fallback writes it", request.model, outcome.reason)
+            failures.append(outcome)
+
+
+@dataclass
+class _Round:
+    """One round's calls and what has come back of them."""
+
+    number: int
+    tasks: list[asyncio.Task[PersonaFinished]]
+    finished: list[PersonaFinished] = field(default_factory=list)
+
+
+class _Debate:
+    """The state of one debate across its rounds: every persona's latest reply, stances, totals."""
+
+    def __init__(self, question: str, panel: Sequence[Persona], config: DebateConfig) -> None:
+        self.question = question
+        self.panel = tuple(panel)
+        self.config = config
+        self.latest: dict[int, PersonaReply] = {}
+        self.first_stance: dict[int, Stance] = {}
+        self.persona_sum_s = 0.0
+        self.usage = TokenUsage()
+
+    def take(self, result: PersonaFinished) -> None:
+        self.persona_sum_s += result.outcome.latency_s
+        self.usage += result.outcome.usage
+        if isinstance(result.outcome, PersonaReply):
+            self.latest[result.index] = result.outcome
+            self.first_stance.setdefault(result.index, result.outcome.stance)
+
+    def heard(self, index: int) -> HeardReply | None:
+        reply = self.latest.get(index)
+        if reply is None:
+            return None
+        return HeardReply(self.panel[index], reply.text, reply.cut_off, reply.stance)
+
+    def persona_request(self, index: int, round_number: int) -> LLMRequest:
+        persona = self.panel[index]
+        if round_number == 1:
+            prompt = persona_prompt(self.question)
+        else:
+            others = [index_ for index_ in range(len(self.panel)) if index_ != index]
+            prompt = rebuttal_prompt(
+                self.question,
+                round_number,
+                self.heard(index),
+                [heard for other in others if (heard := self.heard(other)) is not None],
+                [self.panel[other] for other in others if other not in self.latest],
+            )
+        return LLMRequest(
+            model=persona.model or self.config.persona_model,
+            system=persona_system_instruction(persona),
+            prompt=prompt,
+            timeout_s=self.config.persona_timeout_s,
+            max_output_tokens=self.config.persona_max_output_tokens,
+            thinking=self.config.persona_thinking,
+            response_schema=ANSWER_SCHEMA,
+        )
+
+    def start_round(self, number: int, llm: LLM, limiter: asyncio.Semaphore) -> _Round:
+        tasks = [
+            asyncio.create_task(
+                _ask_persona(
+                    index,
+                    persona,
+                    number,
+                    self.persona_request(index, number),
+                    llm,
+                    limiter,
+                    self.latest[index].stance if index in self.latest else None,
+                ),
+                name=f"{persona.name} (round {number})",
+            )
+            for index, persona in enumerate(self.panel)
+        ]
+        return _Round(number, tasks)
+
+    def positions(self) -> tuple[Position, ...]:
+        return tuple(
+            Position(self.panel[index], reply.stance, self.first_stance[index])
+            for index, reply in sorted(self.latest.items())
+        )
+
+    def verdict_requests(self, labels: Labels) -> list[LLMRequest]:
+        """The anonymised verdict request for the verdict model, then for its fallback if there is one."""
+        replies = []
+        for persona in labels.personas:
+            index = self.panel.index(persona)
+            heard = self.heard(index)
+            if heard is None:
+                continue
+            first = self.first_stance[index]
+            moved = f"{first} → {heard.stance}" if first != heard.stance else None
+            anonymised = dataclasses.replace(heard, text=labels.anonymised(heard.text))
+            replies.append((labels.label_of(persona), anonymised, moved))
+        unheard = [
+            labels.label_of(persona)
+            for persona in labels.personas
+            if self.panel.index(persona) not in self.latest
+        ]
+        request = LLMRequest(
+            model=self.config.verdict_model,
+            system=VERDICT_SYSTEM_INSTRUCTION,
+            prompt=verdict_prompt(self.question, replies, unheard),
+            timeout_s=self.config.verdict_timeout_s,
+            max_output_tokens=self.config.verdict_max_output_tokens,
+            thinking=self.config.verdict_thinking,
+        )
+        fallback = self.config.verdict_fallback_model
+        if fallback is None or fallback == request.model:
+            return [request]
+        return [request, dataclasses.replace(request, model=fallback)]
 
 
 async def run_debate(
@@ -220,88 +425,92 @@ async def run_debate(
     llm: LLM,
     config: DebateConfig,
     *,
+    rounds: int = 1,
     limiter: asyncio.Semaphore | None = None,
+    rng: random.Random | None = None,
 ) -> AsyncGenerator[DebateEvent, None]:
-    """Run one debate, yielding events as they happen.
+    """Run one debate of ``rounds`` rounds, yielding events as they happen.
 
-    Every persona call starts at once (bounded by ``limiter``, which a caller may share); each
-    :class:`PersonaFinished` is yielded the moment its call ends, in completion order. A failing persona
-    never disturbs the others. The verdict, which sees only the replies, starts as soon as the last
-    persona ends, before that persona's event is even handed out; while it streams, the newest text is
-    yielded as a :class:`VerdictChunk`. If nobody answered, a :class:`DebateFailed` ends the debate
-    without a verdict call. Closing the iterator early cancels whatever is still running.
+    In each round every persona call starts at once (bounded by ``limiter``, which a caller may share);
+    each :class:`PersonaFinished` is yielded the moment its call ends, in completion order, and a failing
+    persona never disturbs the others. From round 2 on, each persona reads the others' latest answers
+    and its own and may rebut or revise. The next round — or, after the last, the verdict — starts as
+    soon as the round's last call ends, before that call's event is even handed out. The judge reads the
+    latest answers anonymised in an order drawn with ``rng``; while it writes, the newest text (names
+    written back in) is yielded as a :class:`VerdictChunk`. If nobody answered in the first round, a
+    :class:`DebateFailed` ends the debate. Closing the iterator early cancels whatever is still running.
     """
+    if not 1 <= rounds <= MAX_ROUNDS:
+        raise ValueError(f"a debate has 1 to {MAX_ROUNDS} rounds, not {rounds}")
     clock = _Clock()
     limiter = limiter or asyncio.Semaphore(max(1, len(panel)))
-    tasks = [
-        asyncio.create_task(_ask_persona(index, persona, question, llm, config, limiter), name=persona.name)
-        for index, persona in enumerate(panel)
-    ]
-    snapshots: asyncio.Queue[str | PersonaReply | PersonaFailure] = asyncio.Queue()
-    verdict_task: asyncio.Task[None] | None = None
-    finished: list[PersonaFinished] = []
+    debate = _Debate(question, panel, config)
+    snapshots: asyncio.Queue[str | _JudgeResult] = asyncio.Queue()
+    current = debate.start_round(1, llm, limiter)
+    judge: asyncio.Task[None] | None = None
+    labels: Labels | None = None
+
+    def stats(verdict_s: float = 0.0, verdict_usage: TokenUsage = TokenUsage()) -> DebateStats:
+        return DebateStats(
+            wall_s=clock.now() - clock.start,
+            persona_sum_s=debate.persona_sum_s,
+            verdict_s=verdict_s,
+            usage=debate.usage + verdict_usage,
+            answered=len(debate.latest),
+            panel_size=len(panel),
+            rounds=current.number,
+        )
+
     try:
-        for index, persona in enumerate(panel):
-            yield PersonaStarted(index, persona)
-        for next_done in asyncio.as_completed(tasks):
-            result = await next_done
-            finished.append(result)
-            if len(finished) == len(tasks) and any(isinstance(f.outcome, PersonaReply) for f in finished):
-                verdict_task = asyncio.create_task(
-                    _stream_verdict(_verdict_request(question, finished, config), llm, limiter, snapshots),
-                    name="verdict",
-                )
-            yield result
-
-        persona_sum = sum(result.outcome.latency_s for result in finished)
-        usage = sum((result.outcome.usage for result in finished), TokenUsage())
-        answered = sum(isinstance(result.outcome, PersonaReply) for result in finished)
-
-        def stats(verdict: PersonaReply | PersonaFailure | None = None) -> DebateStats:
-            return DebateStats(
-                wall_s=clock.now() - clock.start,
-                persona_sum_s=persona_sum,
-                verdict_s=verdict.latency_s if verdict else 0.0,
-                usage=usage + verdict.usage if verdict else usage,
-                answered=answered,
-                panel_size=len(panel),
-            )
-
-        if verdict_task is None:
+        while True:
+            for index, persona in enumerate(panel):
+                yield PersonaStarted(index, persona, current.number)
+            following: _Round | None = None
+            for next_done in asyncio.as_completed(current.tasks):
+                result = await next_done
+                current.finished.append(result)
+                debate.take(result)
+                if len(current.finished) == len(current.tasks) and debate.latest:
+                    if current.number < rounds:
+                        following = debate.start_round(current.number + 1, llm, limiter)
+                    else:
+                        labels = Labels.for_order(panel, shuffled_order(len(panel), rng or random.Random()))
+                        requests = debate.verdict_requests(labels)
+                        judge = asyncio.create_task(_judge(requests, llm, limiter, snapshots), name="verdict")
+                yield result
+            if following is None:
+                break
+            current = following
+        if judge is None or labels is None:
             reasons = sorted(
-                {result.outcome.reason for result in finished if isinstance(result.outcome, PersonaFailure)}
+                {
+                    result.outcome.reason
+                    for result in current.finished
+                    if isinstance(result.outcome, PersonaFailure)
+                }
             )
             yield DebateFailed("no persona answered (" + "; ".join(reasons) + ")", stats())
             return
+        yield VerdictStarted(tuple(panel.index(persona) for persona in labels.personas), config.verdict_model)
         while True:
             item = await snapshots.get()
             while isinstance(item, str) and not snapshots.empty():
                 item = snapshots.get_nowait()  # a slow consumer only needs the newest text
             if isinstance(item, str):
-                yield VerdictChunk(item)
-            else:
-                yield VerdictFinished(item, stats(item))
-                return
+                yield VerdictChunk(labels.named(item, final=False))
+                continue
+            outcome = item.outcome
+            if isinstance(outcome, PersonaReply):
+                outcome = dataclasses.replace(outcome, text=labels.named(outcome.text))
+            yield VerdictFinished(
+                outcome, stats(item.spent_s, item.usage), debate.positions(), item.fallback_from
+            )
+            return
     finally:
-        for task in tasks:
+        for task in current.tasks:
             task.cancel()
-        if verdict_task is not None:
-            verdict_task.cancel()
-
-
-def _verdict_request(question: str, finished: Sequence[PersonaFinished], config: DebateConfig) -> LLMRequest:
-    in_panel_order = sorted(finished, key=lambda result: result.index)
-    heard = [
-        HeardReply(result.persona, result.outcome.text, result.outcome.cut_off)
-        for result in in_panel_order
-        if isinstance(result.outcome, PersonaReply)
-    ]
-    unheard = [result.persona for result in in_panel_order if isinstance(result.outcome, PersonaFailure)]
-    return LLMRequest(
-        model=config.verdict_model,
-        system=VERDICT_SYSTEM_INSTRUCTION,
-        prompt=verdict_prompt(question, heard, unheard),
-        timeout_s=config.verdict_timeout_s,
-        max_output_tokens=config.verdict_max_output_tokens,
-        thinking=config.verdict_thinking,
-    )
+        if following is not None:
+            for task in following.tasks:
+                task.cancel()
+        if judge is not None:
+            judge.cancel()

@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.panel import PanelStore
 from bot.core.personas import Persona
+from bot.core.stances import Stance
 
 
 class DebateStatus(StrEnum):
@@ -40,6 +41,16 @@ class StoredReply:
     persona: str
     text: str | None
     failure: str | None
+    round: int = 1
+    stance: Stance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Judging:
+    """Who judged a debate and how: the model that wrote the verdict, the order it read the answers in."""
+
+    model: str
+    order: tuple[int, ...]
 
 
 class DebateStore(Protocol):
@@ -54,8 +65,10 @@ class DebateStore(Protocol):
         question: str,
         panel: tuple[Persona, ...],
         run_id: str | None = None,
+        rounds: int = 1,
     ) -> int:
-        """Record a new running debate, started by the bot's run ``run_id``; returns its id."""
+        """Record a new running debate of ``rounds`` rounds, started by the bot's run ``run_id``; returns
+        its id."""
         ...
 
     async def locate_debate(
@@ -65,7 +78,12 @@ class DebateStore(Protocol):
         ...
 
     async def record_reply(
-        self, debate_id: int, position: int, persona: Persona, outcome: PersonaReply | PersonaFailure
+        self,
+        debate_id: int,
+        position: int,
+        persona: Persona,
+        outcome: PersonaReply | PersonaFailure,
+        round_number: int = 1,
     ) -> None: ...
 
     async def end_debate(
@@ -76,13 +94,20 @@ class DebateStore(Protocol):
         *,
         verdict: str | None,
         stats: DebateStats | None,
+        judging: Judging | None = None,
     ) -> None: ...
 
     async def unfinished_debates(self, *, not_of_run: str | None = None) -> list[UnfinishedDebate]:
         """Debates still marked running, except those the run ``not_of_run`` started."""
         ...
 
-    async def debate_replies(self, debate_id: int) -> list[StoredReply]: ...
+    async def debate_replies(self, debate_id: int) -> list[StoredReply]:
+        """Every recorded reply, round by round, in panel order."""
+        ...
+
+    async def debate_judging(self, debate_id: int) -> Judging | None:
+        """How the debate's verdict was judged, once it has one."""
+        ...
 
     async def debate_status(self, debate_id: int) -> DebateStatus | None: ...
 

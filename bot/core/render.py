@@ -10,11 +10,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NotRequired, TypedDict
 
-from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
+from bot.core.debate import DebateStats, PersonaFailure, PersonaReply, Position
 from bot.core.limits import Limits
 from bot.core.llm import TokenUsage
 from bot.core.panel import AuditEntry
 from bot.core.personas import Persona
+from bot.core.stances import BADGES, Stance, tally
 from bot.core.text import (
     discord_length,
     escape_markdown,
@@ -88,15 +89,51 @@ def pack_messages(embeds: Iterable[Embed]) -> list[list[Embed]]:
     return messages
 
 
-def _titled_sequence(title: str, colour: int, body: str, footer: str) -> list[Embed]:
-    """A titled embed holding the start of ``body``, untitled continuations, the footer on the last."""
+def _titled_sequence(
+    title: str, colour: int, body: str, footer: str, fields: Sequence[EmbedField] = ()
+) -> list[Embed]:
+    """A titled embed holding the start of ``body``, untitled continuations, ``fields`` and the footer
+    on the last (below all of the text)."""
     embeds: list[Embed] = [
         {"description": piece, "color": colour} for piece in split_text(body, DESCRIPTION_LIMIT)
     ]
     embeds[0] = {"title": truncate(title, TITLE_LIMIT), **embeds[0]}
+    if fields:
+        embeds[-1]["fields"] = list(fields)
     if footer:
         embeds[-1]["footer"] = {"text": truncate(footer, FOOTER_LIMIT)}
     return embeds
+
+
+def _field(name: str, value: str, *, inline: bool = True) -> EmbedField:
+    return {
+        "name": truncate(name, FIELD_NAME_LIMIT),
+        "value": truncate(value, FIELD_VALUE_LIMIT),
+        "inline": inline,
+    }
+
+
+def stance_badge(stance: Stance, confidence: float | None = None) -> str:
+    """``🔴 Against``, with the confidence when there is one: ``🔴 Against · 70 %``."""
+    badge = BADGES[stance]
+    return badge if confidence is None else f"{badge} · {round(confidence * 100)} %"
+
+
+def _persona_fields(
+    outcome: PersonaReply | PersonaFailure, round_number: int, rounds: int, earlier: Stance | None
+) -> list[EmbedField]:
+    """Stance badge, round, stance change and key claim of a persona's answer."""
+    fields: list[EmbedField] = []
+    if isinstance(outcome, PersonaReply):
+        fields.append(_field("Stance", stance_badge(outcome.stance, outcome.confidence)))
+    if rounds > 1:
+        fields.append(_field("Round", f"{round_number} of {rounds}"))
+    if isinstance(outcome, PersonaReply) and earlier is not None and earlier != outcome.stance:
+        fields.append(_field("Changed", f"{earlier} → {outcome.stance}"))
+    claim = safe_inline(outcome.key_claim or "") if isinstance(outcome, PersonaReply) else ""
+    if claim:
+        fields.append(_field("Key claim", claim, inline=False))
+    return fields
 
 
 def _seconds(value: float) -> str:
@@ -131,10 +168,20 @@ def model_text(reply: PersonaReply) -> str:
     return reveal_links(reply.text) + (CUT_OFF_MARK if reply.cut_off else "")
 
 
-def persona_embeds(persona: Persona, outcome: PersonaReply | PersonaFailure) -> list[Embed]:
-    """One titled embed (``{emoji} {name}``, the persona's colour), continued untitled if long."""
+def persona_embeds(
+    persona: Persona,
+    outcome: PersonaReply | PersonaFailure,
+    *,
+    round_number: int = 1,
+    rounds: int = 1,
+    earlier: Stance | None = None,
+) -> list[Embed]:
+    """One titled embed (``{emoji} {name}``, the persona's colour), continued untitled if long; below the
+    answer its stance badge, the round (in a debate of several) and any change of stance
+    (``mixed → against``), and its key claim."""
     body = f"⚠️ No answer: {outcome.reason}." if isinstance(outcome, PersonaFailure) else model_text(outcome)
-    return _titled_sequence(persona.label, persona.colour, body, persona_footer(outcome))
+    fields = _persona_fields(outcome, round_number, rounds, earlier)
+    return _titled_sequence(persona.label, persona.colour, body, persona_footer(outcome), fields)
 
 
 def stats_footer(stats: DebateStats) -> str:
@@ -150,10 +197,36 @@ def stats_footer(stats: DebateStats) -> str:
     )
 
 
-def verdict_embeds(outcome: PersonaReply | PersonaFailure, stats: DebateStats) -> list[Embed]:
-    """The verdict (or why there is none), with the debate's figures in the footer of its last embed."""
+def council_tally(positions: Sequence[Position]) -> str:
+    """Where the panel ended up: ``🟢 For 2 · 🔴 Against 1``."""
+    return " · ".join(
+        f"{BADGES[stance]} {count}" for stance, count in tally([p.stance for p in positions]).items()
+    )
+
+
+def verdict_embeds(
+    outcome: PersonaReply | PersonaFailure,
+    stats: DebateStats,
+    positions: Sequence[Position] = (),
+    fallback_from: PersonaFailure | None = None,
+) -> list[Embed]:
+    """The verdict (or why there is none); below it the council's tally and who changed their mind; the
+    debate's figures in the footer of its last embed, and which model wrote it when the fallback did."""
     body = f"⚠️ No verdict: {outcome.reason}." if isinstance(outcome, PersonaFailure) else model_text(outcome)
-    return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body, stats_footer(stats))
+    fields: list[EmbedField] = []
+    if positions:
+        fields.append(_field("Council", council_tally(positions), inline=False))
+    changed = [f"{safe_inline(p.persona.label)}: {p.first} → {p.stance}" for p in positions if p.changed]
+    if changed:
+        fields.append(_field("Changed their mind", "\n".join(changed), inline=False))
+    footer = stats_footer(stats)
+    if fallback_from is not None:
+        failed = f"{fallback_from.model or 'the verdict model'} failed ({fallback_from.reason})"
+        if isinstance(outcome, PersonaReply):
+            footer += f" · verdict by the fallback {outcome.model}: {failed}"
+        else:
+            footer += f" · {failed}, then its fallback"
+    return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body, footer, fields)
 
 
 PANEL_PREVIEW_LIMIT = 300
@@ -214,7 +287,10 @@ def usage_embed(used: int, limits: Limits, running: int, resets_at: datetime) ->
     }
 
 
-def progress_state(answered: int, panel_size: int) -> str:
+def progress_state(answered: int, panel_size: int, round_number: int = 1, rounds: int = 1) -> str:
+    """``⏳ 2/4 answered``; in a debate of several rounds, ``⏳ round 2/3 · 2/4 answered``."""
+    if rounds > 1:
+        return f"⏳ round {round_number}/{rounds} · {answered}/{panel_size} answered"
     return f"⏳ {answered}/{panel_size} answered"
 
 

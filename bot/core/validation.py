@@ -25,6 +25,10 @@ _COLOUR = re.compile(r"#?([0-9A-Fa-f]{6})")
 _NAME_FORBIDDEN = "`*_~|\\<>@#[]"
 
 
+MAX_ROUNDS = 3
+"""The most rounds a debate has: round 1, then up to two rounds of rebuttal."""
+
+
 class Invalid(ValueError):
     """Input that cannot be used. ``problems`` says why, each for the person who typed it."""
 
@@ -46,6 +50,13 @@ def check_question(question: str) -> str:
     if len(question) > QUESTION_MAX_LENGTH:
         raise Invalid(f"The question is {len(question)} characters long; the limit is {QUESTION_MAX_LENGTH}.")
     return question
+
+
+def check_rounds(rounds: int) -> int:
+    """The number of rounds, refused outside 1 to :data:`MAX_ROUNDS`."""
+    if not 1 <= rounds <= MAX_ROUNDS:
+        raise Invalid(f"A debate has 1 to {MAX_ROUNDS} rounds, not {rounds}.")
+    return rounds
 
 
 def name_problems(name: str) -> list[str]:

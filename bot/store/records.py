@@ -9,7 +9,8 @@ from sqlalchemy import func, insert, or_, select, update
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.panel import persona_from_json, persona_json
 from bot.core.personas import Persona
-from bot.core.records import DebateStatus, StoredReply, UnfinishedDebate
+from bot.core.records import DebateStatus, Judging, StoredReply, UnfinishedDebate
+from bot.core.stances import Stance
 from bot.store.engine import Database
 from bot.store.schema import debate_replies, debates, token_usage
 
@@ -31,6 +32,7 @@ class Records:
         question: str,
         panel: tuple[Persona, ...],
         run_id: str | None = None,
+        rounds: int = 1,
     ) -> int:
         async with self._database.write() as connection:
             result = await connection.execute(
@@ -45,6 +47,7 @@ class Records:
                     status=DebateStatus.RUNNING.value,
                     started_at=datetime.now(UTC),
                     run_id=run_id,
+                    rounds=rounds,
                 )
             )
         return int(result.scalar_one())
@@ -60,13 +63,19 @@ class Records:
             )
 
     async def record_reply(
-        self, debate_id: int, position: int, persona: Persona, outcome: PersonaReply | PersonaFailure
+        self,
+        debate_id: int,
+        position: int,
+        persona: Persona,
+        outcome: PersonaReply | PersonaFailure,
+        round_number: int = 1,
     ) -> None:
         reply = outcome if isinstance(outcome, PersonaReply) else None
         async with self._database.write() as connection:
             await connection.execute(
                 insert(debate_replies).values(
                     debate_id=debate_id,
+                    round=round_number,
                     position=position,
                     persona=persona.name,
                     text=reply.text if reply else None,
@@ -74,6 +83,9 @@ class Records:
                     cut_off=bool(reply and reply.cut_off),
                     latency_s=outcome.latency_s,
                     tokens=outcome.usage.total,
+                    stance=reply.stance.value if reply else None,
+                    confidence=reply.confidence if reply else None,
+                    key_claim=reply.key_claim if reply else None,
                 )
             )
 
@@ -85,8 +97,9 @@ class Records:
         *,
         verdict: str | None,
         stats: DebateStats | None,
+        judging: Judging | None = None,
     ) -> None:
-        figures = (
+        figures: dict[str, object] = (
             {}
             if stats is None
             else {
@@ -96,6 +109,8 @@ class Records:
                 "tokens": stats.usage.total,
             }
         )
+        if judging is not None:
+            figures.update(verdict_model=judging.model, judge_order=list(judging.order))
         async with self._database.write() as connection:
             await connection.execute(
                 update(debates)
@@ -111,7 +126,7 @@ class Records:
 
     async def unfinished_debates(self, *, not_of_run: str | None = None) -> list[UnfinishedDebate]:
         answered = (
-            select(func.count())
+            select(func.count(func.distinct(debate_replies.c.position)))
             .select_from(debate_replies)
             .where(debate_replies.c.debate_id == debates.c.id)
             .scalar_subquery()
@@ -141,11 +156,29 @@ class Records:
         query = (
             select(debate_replies)
             .where(debate_replies.c.debate_id == debate_id)
-            .order_by(debate_replies.c.position)
+            .order_by(debate_replies.c.round, debate_replies.c.position)
         )
         async with self._database.read() as connection:
             rows = (await connection.execute(query)).all()
-        return [StoredReply(row.position, row.persona, row.text, row.failure) for row in rows]
+        return [
+            StoredReply(
+                row.position,
+                row.persona,
+                row.text,
+                row.failure,
+                row.round,
+                Stance(row.stance) if row.stance is not None else None,
+            )
+            for row in rows
+        ]
+
+    async def debate_judging(self, debate_id: int) -> Judging | None:
+        query = select(debates.c.verdict_model, debates.c.judge_order).where(debates.c.id == debate_id)
+        async with self._database.read() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None or row.verdict_model is None or row.judge_order is None:
+            return None
+        return Judging(row.verdict_model, tuple(row.judge_order))
 
     async def debate_status(self, debate_id: int) -> DebateStatus | None:
         async with self._database.read() as connection:

@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from bot.core.validation import NAME_MAX_LENGTH
+from bot.core.validation import MODEL_NAME_MAX_LENGTH, NAME_MAX_LENGTH
 
 # Full Unicode case folding maps one code point to at most three (CaseFolding.txt, status F: "ΐ" becomes
 # "ΐ"), so the folded key of a valid name can be three times as long as the name.
@@ -95,12 +95,16 @@ debates = Table(
     Column("verdict_s", Float, nullable=True),
     Column("tokens", BigInteger, nullable=True),
     Column("run_id", String(32), nullable=True),
+    Column("rounds", Integer, nullable=False, server_default="1"),
+    Column("judge_order", JSON, nullable=True),
+    Column("verdict_model", String(MODEL_NAME_MAX_LENGTH), nullable=True),
 )
 
 debate_replies = Table(
     "debate_replies",
     metadata,
     Column("debate_id", Integer, ForeignKey("debates.id", ondelete="CASCADE"), primary_key=True),
+    Column("round", Integer, primary_key=True, autoincrement=False),
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("persona", String(NAME_MAX_LENGTH), nullable=False),
     Column("text", Text, nullable=True),
@@ -108,4 +112,7 @@ debate_replies = Table(
     Column("cut_off", Boolean, nullable=False),
     Column("latency_s", Float, nullable=False),
     Column("tokens", Integer, nullable=False),
+    Column("stance", String(16), nullable=True),
+    Column("confidence", Float, nullable=True),
+    Column("key_claim", Text, nullable=True),
 )

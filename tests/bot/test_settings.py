@@ -57,6 +57,7 @@ def test_every_variable_is_read() -> None:
             "PERSONA_MODEL": "small",
             "VERDICT_MODEL": "big",
             "ALLOWED_MODELS": "small, big ,small,huge",
+            "VERDICT_FALLBACK_MODEL": "spare",
             "PERSONA_TIMEOUT_S": "12.5",
             "GEMINI_MAX_CONCURRENCY": "4",
             "DEBATE_COOLDOWN_S": "30",
@@ -74,6 +75,7 @@ def test_every_variable_is_read() -> None:
     assert settings.gemini_base_url == "http://127.0.0.1:9090"
     assert settings.database_url == "postgresql+asyncpg://postgres@127.0.0.1/test"
     assert settings.allowed_models == ("small", "big", "huge")
+    assert settings.verdict_fallback_model == "spare"
     assert settings.persona_timeout_s == 12.5
     assert settings.gemini_max_concurrency == 4
     assert (settings.debate_cooldown_s, settings.max_debates_per_guild, settings.daily_token_budget) == (
@@ -177,20 +179,37 @@ def test_no_float_setting_takes_nan_or_infinity(variable: str, value: str) -> No
 
 
 def test_a_persona_timeout_that_would_outlive_the_interaction_is_refused_with_the_maximum() -> None:
-    assert settings_from({**REQUIRED, "PERSONA_TIMEOUT_S": "300"}).persona_timeout_s == 300.0
+    assert settings_from({**REQUIRED, "PERSONA_TIMEOUT_S": "120"}).persona_timeout_s == 120.0
     with pytest.raises(SettingsError) as caught:
-        settings_from({**REQUIRED, "PERSONA_TIMEOUT_S": "301"})
+        settings_from({**REQUIRED, "PERSONA_TIMEOUT_S": "121"})
     message = str(caught.value)
-    assert message.startswith("PERSONA_TIMEOUT_S must be at most 300.0, got '301' (a debate takes up to 2.5×")
+    assert message.startswith("PERSONA_TIMEOUT_S must be at most 120.0, got '121' (a debate takes up to 6×")
     assert "15 minutes" in message
     assert "\n" not in message
 
 
 def test_the_longest_allowed_debate_ends_well_inside_the_interaction_token() -> None:
-    longest = settings_from({**REQUIRED, "PERSONA_TIMEOUT_S": str(MAX_PERSONA_TIMEOUT_S)})
-    # The debate service's deadline: the personas, the verdict and a posting margin.
-    assert longest.longest_debate_s > longest.persona_timeout_s + longest.verdict_timeout_s
+    longest = settings_from(
+        {
+            **REQUIRED,
+            "PERSONA_TIMEOUT_S": str(MAX_PERSONA_TIMEOUT_S),
+            "VERDICT_FALLBACK_MODEL": "gemini-3.1-pro",
+        }
+    )
+    # The debate service's deadline: three rounds of personas, the verdict twice and a posting margin.
+    assert longest.longest_debate_s > 3 * longest.persona_timeout_s + 2 * longest.verdict_timeout_s
     assert longest.longest_debate_s <= INTERACTION_LIFETIME_S - 60, "a minute to spare before the token dies"
+    without_fallback = settings_from({**REQUIRED, "PERSONA_TIMEOUT_S": str(MAX_PERSONA_TIMEOUT_S)})
+    assert without_fallback.longest_debate_s == longest.longest_debate_s - longest.verdict_timeout_s
+
+
+def test_the_verdict_fallback_model_is_optional_and_checked_like_the_others() -> None:
+    assert settings_from(REQUIRED).verdict_fallback_model is None
+    assert settings_from(
+        {**REQUIRED, "VERDICT_FALLBACK_MODEL": " gemini-3.1-pro "}
+    ).verdict_fallback_model == ("gemini-3.1-pro")
+    with pytest.raises(SettingsError, match=r"^VERDICT_FALLBACK_MODEL holds a model name of 101 characters"):
+        settings_from({**REQUIRED, "VERDICT_FALLBACK_MODEL": "m" * 101})
 
 
 def test_a_model_name_longer_than_a_discord_choice_is_refused() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -95,7 +96,8 @@ async def test_a_debate_lands_in_a_thread_opened_from_the_status_message(
     (verdict_call,) = verdict_calls(gemini)
     assert verdict_call.method == "streamGenerateContent"
     for persona in DEFAULT_PANEL:
-        assert f"{persona.label}:\n<reply>\n{REPLIES[persona.name]}\n</reply>" in verdict_call.user_text
+        assert f"<reply>\n{REPLIES[persona.name]}\n</reply>" in verdict_call.user_text
+        assert persona.name not in verdict_call.user_text  # the judge reads them anonymised
     assert {call.system_text.split(",")[0] for call in persona_calls(gemini)} == {
         f"You are {name}" for name in REPLIES
     }
@@ -142,9 +144,9 @@ async def test_a_persona_failing_every_attempt_is_retried_and_named(
         if persona.name != "Imperial Officer":
             assert run.text_of(persona.label) == REPLIES[persona.name]
     (verdict_call,) = verdict_calls(gemini)
-    assert "The panel's replies (3):" in verdict_call.user_text
+    assert "The panel's final answers (3):" in verdict_call.user_text
     assert REPLIES["Imperial Officer"] not in verdict_call.user_text
-    assert "Not heard (no answer): 🛡️ Imperial Officer." in verdict_call.user_text
+    assert re.search(r"Not heard \(no answer\): Persona [A-D]\.", verdict_call.user_text)
     assert run.text_of("⚖️ Verdict") == VERDICT
     assert "✅ done in" in run.status
 
@@ -321,8 +323,10 @@ async def test_commands_are_registered_and_only_resynced_when_changed(
     commands = {command["name"]: command for command in discord_fake.commands()}
     assert set(commands) == {"debate", "panel", "persona", "parley"}
     debate = commands["debate"]
-    question, preset = debate["options"]
+    question, preset, rounds = debate["options"]
     assert (question["name"], question["type"], question["required"]) == ("question", 3, True)
+    assert (rounds["name"], rounds["type"], rounds.get("required", False)) == ("rounds", 4, False)
+    assert (rounds["min_value"], rounds["max_value"]) == (1, 3)
     assert (question["min_length"], question["max_length"]) == (1, 1000)
     assert (preset["name"], preset.get("required", False)) == ("preset", False)
     assert [choice["value"] for choice in preset["choices"]] == [

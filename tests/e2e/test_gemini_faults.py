@@ -8,6 +8,7 @@ scripts every persona afresh and reads only the Gemini calls made since it began
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -45,16 +46,17 @@ PERSONA_TIMEOUT_S = 2
 FAULTED = "Imperial Officer"
 FAULTED_LABEL = "🛡️ Imperial Officer"
 OTHERS = [persona for persona in DEFAULT_PANEL if persona.name != FAULTED]
-UNHEARD_LINE = f"Not heard (no answer): {FAULTED_LABEL}."
+UNHEARD_LINE = re.compile(r"Not heard \(no answer\): Persona [A-D]\.")
 
 
 def persona_system(name: str) -> str:
     return f"You are {name}, one voice"
 
 
-def reply_block(label: str, text: str, note: str = "") -> str:
-    """A reply as the verdict prompt quotes it."""
-    return f"{label}:{note}\n<reply>\n{text}\n</reply>"
+def reply_block(text: str, *, cut_off: bool = False) -> re.Pattern[str]:
+    """A reply as the anonymised verdict prompt quotes it."""
+    note = "; cut off at the length limit" if cut_off else ""
+    return re.compile(rf"Persona [A-D] \(stance: unknown{note}\):\n<reply>\n{re.escape(text)}\n</reply>")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -129,17 +131,17 @@ def assert_the_others_and_the_verdict_landed(run: DebateRun, gemini: Gemini) -> 
     assert run.text_of(VERDICT_TITLE) == VERDICT
     (verdict_call,) = gemini.verdict_calls()
     for persona in OTHERS:
-        assert reply_block(persona.label, REPLIES[persona.name]) in verdict_call.user_text, persona.name
+        assert reply_block(REPLIES[persona.name]).search(verdict_call.user_text), persona.name
     assert run.status.splitlines()[-1].startswith("✅ done in "), run.status
     return verdict_call
 
 
 def assert_unheard(verdict_call: GeminiCall) -> None:
     """The verdict was asked about three replies and told the faulted persona was not heard."""
-    assert "The panel's replies (3):" in verdict_call.user_text
+    assert "The panel's final answers (3):" in verdict_call.user_text
     assert f"{FAULTED_LABEL}:" not in verdict_call.user_text
     assert REPLIES[FAULTED] not in verdict_call.user_text
-    assert UNHEARD_LINE in verdict_call.user_text
+    assert UNHEARD_LINE.search(verdict_call.user_text)
 
 
 async def test_a_per_minute_rate_limit_is_waited_out_and_the_reply_lands(
@@ -155,8 +157,8 @@ async def test_a_per_minute_rate_limit_is_waited_out_and_the_reply_lands(
     assert run.text_of(FAULTED_LABEL) == REPLIES[FAULTED]
     assert footer_of(run, FAULTED_LABEL).endswith(" · 2 attempts")
     verdict_call = assert_the_others_and_the_verdict_landed(run, gemini)
-    assert "The panel's replies (4):" in verdict_call.user_text
-    assert reply_block(FAULTED_LABEL, REPLIES[FAULTED]) in verdict_call.user_text
+    assert "The panel's final answers (4):" in verdict_call.user_text
+    assert reply_block(REPLIES[FAULTED]).search(verdict_call.user_text)
     assert "Not heard" not in verdict_call.user_text
 
 
@@ -225,8 +227,8 @@ async def test_a_reply_cut_off_at_the_length_limit_is_kept_and_marked(
     assert [call.status for call in gemini.faulted_calls()] == [200]
     assert run.text_of(FAULTED_LABEL) == f"{partial}\n\n*(cut off)*"
     verdict_call = assert_the_others_and_the_verdict_landed(run, gemini)
-    assert "The panel's replies (4):" in verdict_call.user_text
-    assert reply_block(FAULTED_LABEL, partial, " (cut off at the length limit)") in verdict_call.user_text
+    assert "The panel's final answers (4):" in verdict_call.user_text
+    assert reply_block(partial, cut_off=True).search(verdict_call.user_text)
     assert "Not heard" not in verdict_call.user_text
 
 
@@ -244,7 +246,7 @@ async def test_a_failed_verdict_is_named_after_all_four_replies(
     assert run.text_of(VERDICT_TITLE) == "⚠️ No verdict: quota exhausted for today."
     (verdict_call,) = gemini.verdict_calls()
     assert (verdict_call.method, verdict_call.status) == ("streamGenerateContent", 429)
-    assert "The panel's replies (4):" in verdict_call.user_text
+    assert "The panel's final answers (4):" in verdict_call.user_text
     for persona in DEFAULT_PANEL:
-        assert reply_block(persona.label, REPLIES[persona.name]) in verdict_call.user_text, persona.name
+        assert reply_block(REPLIES[persona.name]).search(verdict_call.user_text), persona.name
     assert run.status.splitlines()[-1] == "❌ failed: no verdict (quota exhausted for today)"

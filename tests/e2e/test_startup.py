@@ -337,7 +337,7 @@ async def test_an_unusable_database_is_one_line_without_its_password(
     ("variable", "value", "said"),
     [
         ("PERSONA_TIMEOUT_S", "nan", "PERSONA_TIMEOUT_S must be a finite number, got 'nan'"),
-        ("PERSONA_TIMEOUT_S", "900", "PERSONA_TIMEOUT_S must be at most 300.0, got '900'"),
+        ("PERSONA_TIMEOUT_S", "900", "PERSONA_TIMEOUT_S must be at most 120.0, got '900'"),
         ("SHUTDOWN_GRACE_S", "inf", "SHUTDOWN_GRACE_S must be a finite number, got 'inf'"),
         ("DISCORD_TOKEN", "", "DISCORD_TOKEN is missing"),
     ],

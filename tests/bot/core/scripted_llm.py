@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
 from bot.core.llm import Completion, FinishReason, LLMRequest, TokenUsage
@@ -34,9 +34,17 @@ class CallRecord:
 class ScriptedLLM:
     """Answers by persona: the first scripted key found in the system instruction picks the step."""
 
-    def __init__(self, steps: dict[str, Step] | None = None, verdict: Step | None = None) -> None:
+    def __init__(
+        self,
+        steps: dict[str, Step] | None = None,
+        verdict: Step | None = None,
+        verdicts_by_model: dict[str, Step] | None = None,
+    ) -> None:
         self.steps = steps or {}
         self.verdict = verdict or Step(text="the verdict", chunks=("the ", "verdict"))
+        self.verdicts_by_model = verdicts_by_model or {}
+        self.responder: Callable[[LLMRequest], Step | None] | None = None
+        """Consulted first for persona calls: a step for the request, or None for the scripted one."""
         self.calls: list[CallRecord] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -44,6 +52,8 @@ class ScriptedLLM:
         self.expected_parallel = 0
 
     def _step(self, request: LLMRequest) -> Step:
+        if self.responder is not None and (step := self.responder(request)) is not None:
+            return step
         for key, step in self.steps.items():
             if key in request.system:
                 return step
@@ -77,7 +87,7 @@ class ScriptedLLM:
         return Completion(step.text, request.model, step.usage, step.finish)
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[Completion, None]:
-        step = self.verdict
+        step = self.verdicts_by_model.get(request.model, self.verdict)
         await self._run(step, request)
         text = ""
         for chunk in step.chunks:

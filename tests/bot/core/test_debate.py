@@ -19,8 +19,10 @@ from bot.core.debate import (
     PersonaStarted,
     VerdictChunk,
     VerdictFinished,
+    VerdictStarted,
     run_debate,
 )
+from bot.core.judging import label_for
 from bot.core.llm import FailureKind, FinishReason, LLMFailure, TokenUsage
 from bot.core.personas import DEFAULT_PANEL, Persona
 from tests.bot.core.scripted_llm import ScriptedLLM, Step
@@ -39,6 +41,11 @@ async def collect(
 
 def finished(events: list[DebateEvent]) -> list[PersonaFinished]:
     return [event for event in events if isinstance(event, PersonaFinished)]
+
+
+def verdict_order(events: list[DebateEvent]) -> tuple[int, ...]:
+    """The panel indexes in the order the judge read them."""
+    return next(event.order for event in events if isinstance(event, VerdictStarted))
 
 
 async def test_every_persona_call_is_in_flight_at_once() -> None:
@@ -96,10 +103,11 @@ async def test_a_failing_persona_does_not_disturb_the_others() -> None:
 
     (verdict_request,) = llm.verdict_requests
     assert "For the Alliance!" in verdict_request.prompt
-    assert "🌍 Neutral Citizen:" in verdict_request.prompt
-    assert "🛡️ Imperial Officer:" not in verdict_request.prompt
-    assert "Not heard (no answer): 🛡️ Imperial Officer, 🤖 Droid Analyst." in verdict_request.prompt
+    assert verdict_request.prompt.count("</reply>") == 2
     verdict = events[-1]
+    assert isinstance(verdict, VerdictFinished)
+    unheard = sorted(label_for(verdict_order(events).index(index)) for index in (1, 3))
+    assert f"Not heard (no answer): {unheard[0]}, {unheard[1]}." in verdict_request.prompt
     assert isinstance(verdict, VerdictFinished)
     assert verdict.stats.answered == 2
     assert verdict.stats.panel_size == 4
@@ -135,8 +143,10 @@ async def test_a_cut_off_reply_is_kept_and_marked_for_the_verdict() -> None:
     assert isinstance(rebel, PersonaReply)
     assert rebel.cut_off
     (verdict_request,) = llm.verdict_requests
-    assert "🚀 Rebel Pilot: (cut off at the length limit)\n<reply>\nWe had no choice but\n</reply>" in (
-        verdict_request.prompt
+    label = label_for(verdict_order(events).index(0))
+    assert (
+        f"{label} (stance: unknown; cut off at the length limit):\n<reply>\nWe had no choice but\n</reply>"
+        in (verdict_request.prompt)
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
+from bot.core.debate import DebateStats, PersonaFailure, PersonaReply, Position
 from bot.core.llm import FailureKind, TokenUsage
 from bot.core.personas import DEFAULT_PANEL, Persona
 from bot.core.render import (
@@ -30,6 +30,7 @@ from bot.core.render import (
     thread_name,
     verdict_embeds,
 )
+from bot.core.stances import Stance
 from bot.core.text import discord_length, overflow, reveal_links, split_text
 
 EMOJI = ["🚀", "🛡️", "👨‍👩‍👧‍👦", "🇫🇷", "👍🏽", "⚖️", "🤖", "e\u0301", "𝕏", "<:custom:123456789012345678>"]
@@ -263,3 +264,93 @@ def test_overflow_always_fits_and_spills_everything_or_nothing(text: str, limit:
     else:
         assert spilled == text
         assert content.endswith("\n" + note)
+
+
+def test_a_persona_embed_shows_its_stance_round_change_and_key_claim_below_the_answer() -> None:
+    answer = PersonaReply(
+        "x" * 5000,
+        "m",
+        1.0,
+        TokenUsage(1, 2),
+        stance=Stance.AGAINST,
+        confidence=0.72,
+        key_claim="@everyone *no*",
+    )
+    first, last = persona_embeds(DEFAULT_PANEL[0], answer, round_number=2, rounds=3, earlier=Stance.MIXED)
+    assert "fields" not in first
+    assert first["description"] + last["description"] == "x" * 5000
+    assert last["fields"] == [
+        {"name": "Stance", "value": "🔴 Against · 72 %", "inline": True},
+        {"name": "Round", "value": "2 of 3", "inline": True},
+        {"name": "Changed", "value": "mixed → against", "inline": True},
+        {"name": "Key claim", "value": "@\u200beveryone \\*no\\*", "inline": False},
+    ]
+
+
+def test_a_one_round_answer_shows_its_badge_only_and_an_unreadable_one_says_unknown() -> None:
+    (embed,) = persona_embeds(DEFAULT_PANEL[0], reply("Yes."))
+    assert embed["fields"] == [{"name": "Stance", "value": "❔ Unknown", "inline": True}]
+    same = PersonaReply("Yes.", "m", 1.0, TokenUsage(), stance=Stance.FOR)
+    (embed,) = persona_embeds(DEFAULT_PANEL[0], same, round_number=2, rounds=2, earlier=Stance.FOR)
+    assert [field["name"] for field in embed["fields"]] == ["Stance", "Round"]
+    failure = PersonaFailure("blocked", FailureKind.BLOCKED, 0.4)
+    (embed,) = persona_embeds(DEFAULT_PANEL[0], failure, round_number=2, rounds=2)
+    assert embed["fields"] == [{"name": "Round", "value": "2 of 2", "inline": True}]
+
+
+def test_the_verdict_shows_the_council_tally_and_who_changed_their_mind() -> None:
+    rebel, imperial, citizen, droid = DEFAULT_PANEL
+    positions = [
+        Position(rebel, Stance.AGAINST, Stance.MIXED),
+        Position(imperial, Stance.AGAINST, Stance.AGAINST),
+        Position(citizen, Stance.FOR, Stance.UNKNOWN),
+        Position(droid, Stance.MIXED, Stance.MIXED),
+    ]
+    (embed,) = verdict_embeds(reply("Justified."), STATS, positions)
+    assert embed["description"] == "Justified."
+    assert embed["fields"] == [
+        {"name": "Council", "value": "🟢 For 1 · 🔴 Against 2 · 🟡 Mixed 1", "inline": False},
+        {"name": "Changed their mind", "value": "🚀 Rebel Pilot: mixed → against", "inline": False},
+    ]
+
+
+def test_a_verdict_by_the_fallback_says_so_in_its_footer() -> None:
+    failure = PersonaFailure("Gemini is overloaded", FailureKind.UNAVAILABLE, 3.0, model="gemini-3.5-flash")
+    (embed,) = verdict_embeds(reply("Justified."), STATS, fallback_from=failure)
+    assert embed["footer"]["text"].endswith(
+        "2,000 tokens · verdict by the fallback gemini-test: gemini-3.5-flash failed (Gemini is overloaded)"
+    )
+    (embed,) = verdict_embeds(
+        PersonaFailure("blocked", FailureKind.BLOCKED, 1.0), STATS, fallback_from=failure
+    )
+    assert embed["footer"]["text"].endswith(
+        "gemini-3.5-flash failed (Gemini is overloaded), then its fallback"
+    )
+
+
+def test_progress_names_the_round_in_a_debate_of_several() -> None:
+    assert progress_state(2, 4) == "⏳ 2/4 answered"
+    assert progress_state(1, 4, round_number=2, rounds=3) == "⏳ round 2/3 · 1/4 answered"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    persona=persona_strategy,
+    text=any_text.filter(lambda text: text != ""),
+    claim=any_text,
+    stance=st.sampled_from(list(Stance)),
+    earlier=st.sampled_from([None, *Stance]),
+)
+def test_structured_answers_of_any_size_render_within_limits(
+    persona: Persona, text: str, claim: str, stance: Stance, earlier: Stance | None
+) -> None:
+    answer = PersonaReply(
+        text, "m", 1.0, TokenUsage(), stance=stance, confidence=0.5, key_claim=claim or None
+    )
+    embeds = persona_embeds(persona, answer, round_number=3, rounds=3, earlier=earlier)
+    messages = pack_messages(embeds)
+    assert_valid_messages(messages)
+    for embed in embeds:
+        for field in embed.get("fields", []):
+            assert 0 < discord_length(field["name"]) <= 256
+            assert 0 < discord_length(field["value"]) <= 1024

@@ -17,7 +17,8 @@ from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.llm import FailureKind, TokenUsage
 from bot.core.panel import PANEL_MAX, StoredPanel, key, with_added, with_replaced, without
 from bot.core.personas import DEFAULT_PANEL, ETHICS_PANEL, Persona
-from bot.core.records import DebateStatus, StoredReply
+from bot.core.records import DebateStatus, Judging, StoredReply
+from bot.core.stances import Stance
 from bot.core.validation import NAME_MAX_LENGTH, Invalid, name_problems
 from bot.store import Store, make_engine, personas, run_migrations
 from tests.conftest import Database
@@ -291,7 +292,7 @@ async def test_a_debate_is_recorded_as_it_progresses(store: Store) -> None:
     assert (unfinished.status_message_id, unfinished.posts_channel_id, unfinished.answered) == (77, 77, 2)
     assert await store.debate_replies(debate_id) == [
         StoredReply(0, "Rebel Pilot", None, "quota exhausted for today"),
-        StoredReply(2, "Neutral Citizen", "Prices rose.", None),
+        StoredReply(2, "Neutral Citizen", "Prices rose.", None, 1, Stance.UNKNOWN),
     ]
 
     assert await store.debate_tokens(debate_id) == 11
@@ -365,3 +366,64 @@ async def test_a_name_whose_case_fold_is_longer_than_the_name_is_stored_and_foun
     finally:
         await engine.dispose()
     assert key(name) in keys
+
+
+async def test_replies_are_kept_per_round_with_their_stances_and_the_judging(store: Store) -> None:
+    debate_id = await store.begin_debate(
+        guild_id=GUILD, channel_id=5, user_id=MODERATOR, question="Q", panel=DEFAULT_PANEL, rounds=2
+    )
+    first = PersonaReply(
+        "Maybe.", "m", 0.3, TokenUsage(4, 4), stance=Stance.MIXED, confidence=0.5, key_claim="k"
+    )
+    second = PersonaReply("No.", "m", 0.2, TokenUsage(3, 3), stance=Stance.AGAINST)
+    await store.record_reply(debate_id, 0, DEFAULT_PANEL[0], first, 1)
+    await store.record_reply(debate_id, 1, DEFAULT_PANEL[1], first, 1)
+    await store.record_reply(debate_id, 0, DEFAULT_PANEL[0], second, 2)
+    assert await store.debate_replies(debate_id) == [
+        StoredReply(0, "Rebel Pilot", "Maybe.", None, 1, Stance.MIXED),
+        StoredReply(1, "Imperial Officer", "Maybe.", None, 1, Stance.MIXED),
+        StoredReply(0, "Rebel Pilot", "No.", None, 2, Stance.AGAINST),
+    ]
+    (unfinished,) = await store.unfinished_debates()
+    assert unfinished.answered == 2  # personas heard, not replies counted over the rounds
+    assert await store.debate_tokens(debate_id) == 22
+    assert await store.debate_judging(debate_id) is None
+    stats = DebateStats(2.0, 3.0, 1.0, TokenUsage(100, 50), 2, 4, rounds=2)
+    await store.end_debate(
+        debate_id,
+        DebateStatus.DONE,
+        "done",
+        verdict="V",
+        stats=stats,
+        judging=Judging("fallback-model", (2, 0, 3, 1)),
+    )
+    assert await store.debate_judging(debate_id) == Judging("fallback-model", (2, 0, 3, 1))
+
+
+async def test_replies_recorded_before_rounds_upgrade_as_round_one(database: Database) -> None:
+    engine = make_engine(database.url, **database.options)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run_migrations, "0005")
+            await connection.exec_driver_sql(
+                "INSERT INTO debates (id, guild_id, channel_id, user_id, question, panel, status, "
+                "started_at) VALUES (1, 7, 8, 9, 'Q?', '[]', 'done', CURRENT_TIMESTAMP)"
+            )
+            await connection.exec_driver_sql(
+                "INSERT INTO debate_replies (debate_id, position, persona, text, failure, cut_off, "
+                "latency_s, tokens) VALUES (1, 0, 'Judge', 'Guilty.', NULL, false, 0.5, 12)"
+            )
+        async with engine.begin() as connection:
+            await connection.run_sync(run_migrations)
+    finally:
+        await engine.dispose()
+    store = await Store.open(database.url, **database.options)
+    try:
+        assert await store.debate_replies(1) == [StoredReply(0, "Judge", "Guilty.", None, 1, None)]
+        await store.record_reply(
+            1, 0, DEFAULT_PANEL[0], PersonaReply("Still guilty.", "m", 0.1, TokenUsage(1)), 2
+        )
+        assert [reply.round for reply in await store.debate_replies(1)] == [1, 2]
+        assert await store.debate_tokens(1) == 13
+    finally:
+        await store.close()
