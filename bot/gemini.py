@@ -51,6 +51,11 @@ THINKING_BUDGETS = {
 (https://ai.google.dev/gemini-api/docs/thinking). Low, medium and high are the budgets Google maps
 reasoning efforts to (1K, 8K, 24K: https://ai.google.dev/gemini-api/docs/openai); minimal is 512, the
 smallest budget every model family takes (Flash-Lite 512–24,576, Flash 0–24,576, Pro 128–32,768)."""
+JSON_MIME_TYPE = "application/json"
+"""The ``responseMimeType`` a ``responseJsonSchema`` requires: the v1beta ``GenerationConfig`` Google
+publishes (``google-ai-generativelanguage``) says that when it is set "``response_schema`` must be omitted,
+but ``response_mime_type`` is required", and https://ai.google.dev/gemini-api/docs/structured-output sets
+it to ``application/json``. v1's ``GenerationConfig`` has neither field."""
 RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
@@ -67,6 +72,16 @@ BLOCK_REASONS = {
     "MODEL_ARMOR",
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def _plain_json(value: object) -> object:
+    """``value`` with every mapping made a dict and every tuple a list: what the SDK can serialise as is
+    (it passes ``response_json_schema`` through untouched and JSON-encodes the request body)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(item) for item in value]
+    return value
 
 
 class GeminiSetupError(Exception):
@@ -289,11 +304,14 @@ class GeminiLLM:
             if request.thinking is None
             else types.ThinkingConfig(thinking_budget=THINKING_BUDGETS[request.thinking])
         )
+        structured = request.response_schema is not None
         return types.GenerateContentConfig(
             system_instruction=request.system,
             max_output_tokens=request.max_output_tokens,
             temperature=request.temperature,
             thinking_config=thinking,
+            response_mime_type=JSON_MIME_TYPE if structured else None,
+            response_json_schema=_plain_json(request.response_schema) if structured else None,
         )
 
     async def _attempts(self, request: LLMRequest, attempt_once: Callable[[int], Awaitable[T]]) -> T:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from types import MappingProxyType
 
 import pytest
 
@@ -20,8 +23,8 @@ from bot.core.llm import (
     TokenUsage,
     output_budget,
 )
-from bot.gemini import THINKING_BUDGETS, GeminiLLM, GeminiSetupError
-from tests.fakes.fake_gemini import FakeGemini, Fault, Reply, Usage
+from bot.gemini import JSON_MIME_TYPE, THINKING_BUDGETS, GeminiLLM, GeminiSetupError
+from tests.fakes.fake_gemini import FakeGemini, Fault, Reply, Usage, even_chunks
 
 KEY = "test-gemini-key"
 MODEL = "gemini-3.1-flash-lite"
@@ -233,6 +236,78 @@ async def test_the_thinking_level_is_sent_as_a_budget_googles_published_types_de
     assert (with_level.thinking_budget, with_level.thinking_level) == (THINKING_BUDGETS[Thinking.LOW], None)
     assert with_level.thoughts_tokens == 1024, "the fake spends the budget asked for"
     assert "thinkingConfig" not in without_level.generation_config
+
+
+# A schema as the core may hold one: read-only mappings and tuples, which the SDK cannot serialise as is.
+STANCE_SCHEMA = MappingProxyType(
+    {
+        "type": "object",
+        "properties": MappingProxyType(
+            {
+                "stance": MappingProxyType({"type": "string", "enum": ("for", "against")}),
+                "confidence": MappingProxyType({"type": "number", "minimum": 0, "maximum": 1}),
+            }
+        ),
+        "required": ("stance", "confidence"),
+    }
+)
+STANCE_SCHEMA_AS_SENT = {
+    "type": "object",
+    "properties": {
+        "stance": {"type": "string", "enum": ["for", "against"]},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["stance", "confidence"],
+}
+
+
+def test_a_response_schema_asks_for_json_that_follows_it() -> None:
+    config = GeminiLLM._config(replace(request(), response_schema=STANCE_SCHEMA))
+    plain = GeminiLLM._config(request())
+
+    assert config.response_mime_type == JSON_MIME_TYPE == "application/json"
+    assert json.dumps(config.response_json_schema) == json.dumps(STANCE_SCHEMA_AS_SENT)
+    assert config.response_schema is None
+    assert (plain.response_mime_type, plain.response_json_schema) == (None, None)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_structured_request_reaches_gemini_with_its_schema_and_gets_json(
+    gemini: FakeGemini, llm: GeminiLLM, stream: bool
+) -> None:
+    structured = replace(request(), response_schema=STANCE_SCHEMA)
+    if stream:
+        completion = [snapshot async for snapshot in llm.stream(structured)][-1]
+    else:
+        completion = await llm.generate(structured)
+
+    (call,) = gemini.calls
+    assert (call.api_version, call.status) == ("v1beta", 200)
+    assert call.response_mime_type == "application/json"
+    assert call.response_schema == STANCE_SCHEMA_AS_SENT
+    document = json.loads(completion.text)  # the fake's unscripted answer follows the schema
+    assert list(document) == ["stance", "confidence"]
+    assert document["stance"] in ("for", "against")
+    assert document["confidence"] == 0.5
+    assert completion.finish is FinishReason.STOP
+
+
+async def test_a_streamed_structured_reply_arrives_whole_as_scripted(
+    gemini: FakeGemini, llm: GeminiLLM
+) -> None:
+    document = {"stance": "against", "confidence": 0.9}
+    gemini.script("Rebel", Reply.json(document, chunk_count=3))
+    snapshots = [snapshot async for snapshot in llm.stream(replace(request(), response_schema=STANCE_SCHEMA))]
+
+    text = json.dumps(document)
+    first, second, _ = even_chunks(text, 3)
+    assert [(s.text, s.finish) for s in snapshots] == [
+        (first, None),
+        (first + second, None),
+        (text, None),
+        (text, FinishReason.STOP),
+    ]
+    assert json.loads(snapshots[-1].text) == document
 
 
 def test_every_level_leaves_its_budget_room_in_the_output_limit() -> None:

@@ -7,7 +7,9 @@ API version in its URL as Google's generated types define it (PyPI ``google-ai-g
 version lacks is refused with the 400 Google's JSON transcoder sends. The one field read beyond those types
 is ``generationConfig.thinkingConfig.thinkingLevel`` (see "thinking" below). Models think as Google
 documents, and the fake spends every thought token a request allows: thought tokens count against
-``maxOutputTokens``, so an answer without room is cut off as the real API cuts it.
+``maxOutputTokens``, so an answer without room is cut off as the real API cuts it. Structured output
+(``responseJsonSchema``) is checked against Google's rules, and an unscripted call that asks for it answers
+JSON its schema accepts (see "structured output" below); ``Reply.json`` scripts a structured answer.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType, TracebackType
 from typing import Any, Literal, Self, TypeAlias, cast
@@ -97,6 +100,25 @@ class Reply:
             if "".join(self.chunks) != self.text:
                 raise ValueError(f"Reply.chunks {self.chunks!r} do not join to Reply.text {self.text!r}")
 
+    @classmethod
+    def json(
+        cls,
+        document: Any,
+        *,
+        chunk_count: int | None = None,
+        latency: float = 0.0,
+        chunk_delay: float = 0.0,
+        usage: Usage | None = None,
+    ) -> Reply:
+        """A structured answer: ``document`` written as JSON text, as a model under ``responseJsonSchema``
+        writes it. ``chunk_count`` streams it in that many pieces of near-equal length (by default it is
+        split at spaces like any reply). The fake does not check ``document`` against the request's schema:
+        script a non-conforming document, or a plain ``Reply`` with broken JSON, to test what a caller does
+        with them."""
+        text = json.dumps(document, ensure_ascii=False)
+        chunks = None if chunk_count is None else even_chunks(text, chunk_count)
+        return cls(text, latency=latency, chunks=chunks, chunk_delay=chunk_delay, usage=usage)
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -167,7 +189,9 @@ class GeminiCall:
 
     ``thinking_level`` is the level the model thought at (asked for or its default; None when a
     ``thinkingBudget`` governed), ``thoughts_tokens`` the thought tokens it spent, ``finish_reason`` and
-    ``usage`` what the answer reported (None for error answers).
+    ``usage`` what the answer reported (None for error answers). ``response_mime_type`` and
+    ``response_schema`` are ``generationConfig.responseMimeType`` and ``.responseJsonSchema`` as sent
+    ("" and None when absent).
     """
 
     index: int
@@ -179,6 +203,8 @@ class GeminiCall:
     system_text: str = ""
     user_text: str = ""
     generation_config: JsonDict = field(default_factory=dict)
+    response_mime_type: str = ""
+    response_schema: Any = None
     prompt_tokens: int = 0
     max_output_tokens: int = 0
     candidate_count: int = 1
@@ -207,6 +233,11 @@ class Script:
         outcome = self.outcomes[min(self.consumed, len(self.outcomes) - 1)]
         self.consumed += 1
         return outcome
+
+
+def _default_text(call: GeminiCall) -> str:
+    """What an unscripted call answers: its model and the start of its user text."""
+    return f"[{call.model}] reply to: {call.user_text[:60]}"
 
 
 def _system_contains(needle: str) -> Callable[[GeminiCall], bool]:
@@ -516,12 +547,262 @@ def _describe(call: GeminiCall, request: Any, body: JsonDict) -> None:
         text for content in request.contents if content.role in ("", "user") for text in _texts(content)
     )
     call.generation_config = dict(body.get("generationConfig", body.get("generation_config")) or {})
+    config_json = call.generation_config
+    call.response_mime_type = str(
+        config_json.get("responseMimeType", config_json.get("response_mime_type", ""))
+    )
+    call.response_schema = config_json.get("responseJsonSchema", config_json.get("response_json_schema"))
     texts = system + [text for content in request.contents for text in _texts(content)]
     call.prompt_tokens = count_tokens("".join(texts))
     config = request.generation_config
     has_limit = config.HasField("max_output_tokens")
     call.max_output_tokens = config.max_output_tokens if has_limit else _OUTPUT_TOKEN_LIMIT
     call.candidate_count = config.candidate_count if config.HasField("candidate_count") else 1
+
+
+# --------------------------------------------------------------------------------------- structured output
+#
+# The rules are Google's: the v1beta GenerationConfig (PyPI google-ai-generativelanguage,
+# generativelanguage_v1beta) says of response_json_schema "If set, response_schema must be omitted, but
+# response_mime_type is required", lists the JSON Schema keywords it supports ($id, $defs, $ref, $anchor,
+# type, format, title, description, enum for strings and numbers, items, prefixItems, minItems, maxItems,
+# minimum, maximum, anyOf, oneOf read as anyOf, properties, additionalProperties, required, and the
+# non-standard propertyOrdering), and adds that "If $ref is set on a sub-schema, no other properties, except
+# for than those starting as a $, may be set" and that cyclic references "may only be used within
+# non-required properties". v1's GenerationConfig has neither responseMimeType nor responseJsonSchema, so the
+# generated types above refuse both there. https://ai.google.dev/gemini-api/docs/structured-output (as copied
+# in shamansoft/kukbuk-srv docs/structrured-output-gemini.md) sets the MIME type to application/json, says
+# "the model will produce outputs in the same order as the keys in the schema" and, under Limitations, "The
+# model ignores unsupported properties": so other keywords (pattern, minLength, const…) are accepted and have
+# no effect, here as there.
+#
+# Refusals come as Google's 400 INVALID_ARGUMENT. The $ref one is worded as the API words it ("schema at
+# properties.draft can only contain properties starting with '$' when $ref is present":
+# https://github.com/google-gemini/gemini-cli/issues/4758); how it names the root schema is not known, so the
+# root is "schema". No published body was found for the other refusals (both schemas set, no JSON MIME type,
+# an unresolvable or required cyclic $ref): they are worded here, in the "* GenerateContentRequest.<field>:"
+# list the API uses for request problems (see _check_semantics).
+
+JSON_MIME_TYPE = "application/json"
+_STRING_FORMATS = {"date-time": "2025-01-01T00:00:00Z", "date": "2025-01-01", "time": "00:00:00"}
+_UNRESOLVED = object()
+
+
+def _request_problem(field_path: str, complaint: str) -> _ApiError:
+    return _invalid(f"* GenerateContentRequest.generation_config.{field_path}: {complaint}\n")
+
+
+def _inside(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _subschemas(schema: Any, path: str = "") -> Iterator[tuple[JsonDict, str]]:
+    """Every schema within ``schema`` (itself first) with its path, following the supported keywords."""
+    if not isinstance(schema, dict):
+        return
+    yield schema, path
+    for keyword in ("properties", "$defs"):
+        children = schema.get(keyword)
+        if isinstance(children, dict):
+            for name, child in children.items():
+                yield from _subschemas(child, _inside(path, f"{keyword}.{name}"))
+    for keyword in ("items", "additionalProperties"):
+        yield from _subschemas(schema.get(keyword), _inside(path, keyword))
+    for keyword in ("prefixItems", "anyOf", "oneOf"):
+        children = schema.get(keyword)
+        if isinstance(children, list):
+            for i, child in enumerate(children):
+                yield from _subschemas(child, _inside(path, f"{keyword}.{i}"))
+
+
+def _resolve(ref: str, root: Any, anchors: Mapping[str, Any]) -> Any:
+    """The schema a local ``$ref`` names: ``#``, a JSON pointer ``#/…`` or an ``$anchor`` ``#name``."""
+    if ref == "#":
+        return root
+    if not ref.startswith("#/"):
+        return anchors.get(ref[1:], _UNRESOLVED) if ref.startswith("#") else _UNRESOLVED
+    node = root
+    for token in ref[2:].split("/"):
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return _UNRESOLVED
+    return node
+
+
+_Expanding: TypeAlias = tuple[tuple[str, str], ...]  # each $ref being expanded, with where it was met
+
+
+class _RequiredCycle(Exception):
+    """A ``$ref`` (met at ``path``) that leads back into itself where the answer cannot leave it out."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+@dataclass(frozen=True)
+class _Schema:
+    """A request's ``responseJsonSchema`` and the call an answer to it is written for."""
+
+    root: Any
+    anchors: Mapping[str, Any]
+    call: GeminiCall
+
+    def document(self, schema: Any, path: str, name: str | None, refs: _Expanding) -> Any:
+        """A value ``schema`` accepts, derived from the call; ``refs``: the ``$ref`` being expanded."""
+        if not isinstance(schema, dict):
+            return self.text(name)
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            first = next((where for seen, where in refs if seen == ref), None)
+            if first is not None:
+                raise _RequiredCycle(first)
+            return self.document(_resolve(ref, self.root, self.anchors), path, name, (*refs, (ref, path)))
+        for keyword in ("anyOf", "oneOf"):
+            options = schema.get(keyword)
+            if isinstance(options, list) and options:
+                return self.document(options[0], _inside(path, f"{keyword}.0"), name, refs)
+        options = schema.get("enum")
+        if isinstance(options, list) and options:
+            # A deterministic choice that differs between calls, so that several personas do not all agree.
+            seed = f"{self.call.system_text}\n{self.call.user_text}\n{path}".encode()
+            return options[zlib.crc32(seed) % len(options)]
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind is None:
+            kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+        if kind == "object":
+            return self.object(schema, path, refs)
+        if kind == "array":
+            return self.array(schema, path, name, refs)
+        if kind in ("number", "integer"):
+            return _number(schema, integer=kind == "integer")
+        if kind == "boolean":
+            return True
+        if kind == "null":
+            return None
+        return _STRING_FORMATS.get(str(schema.get("format")), self.text(name))
+
+    def object(self, schema: JsonDict, path: str, refs: _Expanding) -> JsonDict:
+        """Every property, in ``propertyOrdering`` then schema order; an optional one that would only
+        repeat a ``$ref`` being expanded is left out (Google unrolls cycles "to a limited degree")."""
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        required = _names(schema.get("required"))
+        ordering = [n for n in _names(schema.get("propertyOrdering")) if n in properties]
+        document: JsonDict = {}
+        for prop in [*dict.fromkeys(ordering), *(n for n in properties if n not in ordering)]:
+            try:
+                document[prop] = self.document(
+                    properties[prop], _inside(path, f"properties.{prop}"), prop, refs
+                )
+            except _RequiredCycle:
+                if prop in required:
+                    raise
+        for prop in required:
+            document.setdefault(prop, self.text(prop))
+        return document
+
+    def array(self, schema: JsonDict, path: str, name: str | None, refs: _Expanding) -> list[Any]:
+        """``prefixItems`` then ``items``: at least one item and ``minItems``, at most ``maxItems``."""
+        prefix = schema.get("prefixItems")
+        prefix = prefix if isinstance(prefix, list) else []
+        fewest = _bound(schema.get("minItems")) or 0
+        most = _bound(schema.get("maxItems"))
+        count = max(int(fewest), len(prefix), 1)
+        if most is not None:
+            count = min(count, int(most))
+        items: list[Any] = []
+        for i in range(count):
+            child, where = (
+                (prefix[i], f"prefixItems.{i}") if i < len(prefix) else (schema.get("items"), "items")
+            )
+            try:
+                items.append(self.document(child, _inside(path, where), name, refs))
+            except _RequiredCycle:
+                if len(items) < fewest:
+                    raise
+                break
+        return items
+
+    def text(self, name: str | None) -> str:
+        return f"[{self.call.model}] {name or 'reply to'}: {self.call.user_text[:60]}"
+
+
+def _names(value: Any) -> list[str]:
+    """The property names a ``required`` or ``propertyOrdering`` list holds (none if it is no list)."""
+    return [n for n in value if isinstance(n, str)] if isinstance(value, list) else []
+
+
+def _bound(value: Any) -> float | None:
+    """A numeric schema bound, or None when absent or not a number."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _number(schema: JsonDict, *, integer: bool) -> int | float:
+    """The middle of ``minimum``..``maximum``, the one bound given, or 0."""
+    low, high = _bound(schema.get("minimum")), _bound(schema.get("maximum"))
+    if integer:
+        low = None if low is None else float(math.ceil(low))
+        high = None if high is None else float(math.floor(high))
+    if low is not None and high is not None:
+        value = (low + high) / 2
+    else:
+        value = low if low is not None else high if high is not None else 0.0
+    return math.floor(value) if integer else value
+
+
+def _check_schema_refs(schema: Any) -> dict[str, Any]:
+    """Google's 400 for a ``$ref`` beside other keywords or one that names nothing; the ``$anchor`` map."""
+    anchors = {
+        node["$anchor"]: node for node, _ in _subschemas(schema) if isinstance(node.get("$anchor"), str)
+    }
+    for node, path in _subschemas(schema):
+        ref = node.get("$ref")
+        if ref is None:
+            continue
+        where = f"schema at {path}" if path else "schema"
+        if any(not key.startswith("$") for key in node):
+            raise _invalid(f"{where} can only contain properties starting with '$' when $ref is present")
+        if not isinstance(ref, str) or _resolve(ref, schema, anchors) is _UNRESOLVED:
+            raise _request_problem(
+                "response_json_schema", f"{where}: $ref {json.dumps(ref)} does not resolve"
+            )
+    return anchors
+
+
+def _structured_default(call: GeminiCall, request: Any) -> str | None:
+    """The JSON text an unscripted answer is when the request asks for JSON (None otherwise), after
+    refusing, as Google does, a structured-output configuration the API does not take."""
+    config = request.generation_config
+    if not _has(config, "response_json_schema"):
+        return None  # v1: a request naming either field was refused by the generated types
+    if not config.HasField("response_json_schema"):
+        return json.dumps(_default_text(call)) if config.response_mime_type == JSON_MIME_TYPE else None
+    if config.HasField("response_schema"):
+        raise _request_problem(
+            "response_schema", "must be omitted when response_json_schema is set; set only one of them"
+        )
+    if config.response_mime_type != JSON_MIME_TYPE:
+        got = json.dumps(config.response_mime_type)
+        raise _request_problem(
+            "response_mime_type", f"must be {JSON_MIME_TYPE} when response_json_schema is set, got {got}"
+        )
+    schema = _Schema(call.response_schema, _check_schema_refs(call.response_schema), call)
+    try:
+        document = schema.document(schema.root, "", None, ())
+    except _RequiredCycle as cycle:
+        raise _request_problem(
+            "response_json_schema",
+            f"schema at {cycle.path or 'the root'} refers back to itself through required properties; "
+            "cyclic references may only be used within non-required properties",
+        ) from None
+    return json.dumps(document, ensure_ascii=False)
 
 
 # ------------------------------------------------------------------------------------------------ thinking
@@ -717,6 +998,14 @@ def word_chunks(text: str, count: int = _STREAM_CHUNKS) -> list[str]:
         return [text]
     n = min(count, len(words))
     return ["".join(words[k * len(words) // n : (k + 1) * len(words) // n]) for k in range(n)]
+
+
+def even_chunks(text: str, count: int) -> list[str]:
+    """``text`` in ``count`` consecutive pieces of near-equal length (fewer when it is shorter)."""
+    if count < 1:
+        raise ValueError(f"cannot split text into {count} pieces")
+    n = max(1, min(count, len(text)))
+    return [text[k * len(text) // n : (k + 1) * len(text) // n] for k in range(n)]
 
 
 def _cut(chunks: Sequence[str], length: int) -> list[str]:
@@ -933,12 +1222,13 @@ class FakeGemini:
                     "methods.",
                 )
             _check_semantics(parsed)
+            structured_default = _structured_default(call, parsed)
             thinking = _plan_thinking(model, level, parsed)
         except _ApiError as err:
             return await self._respond(request, err.code, err.body(), call)
         call.thinking_level, call.thinking_budget = thinking.level, thinking.budget
         call.include_thoughts = thinking.include_thoughts
-        outcome = call.outcome = self._pick(call)
+        outcome = call.outcome = self._pick(call, structured_default)
         hang = isinstance(outcome, Fault) and outcome.kind == "hang"
         if not await self._pause(None if hang else outcome.latency):
             return await self._respond(request, _SHUTTING_DOWN.code, _SHUTTING_DOWN.body(), call)
@@ -1002,13 +1292,15 @@ class FakeGemini:
         if key != self.api_key:
             raise _BAD_KEY
 
-    def _pick(self, call: GeminiCall) -> Outcome:
+    def _pick(self, call: GeminiCall, structured_default: str | None) -> Outcome:
+        """A script's next outcome, else the responder's, else the default: a reply derived from the
+        request, or the JSON document the request's schema asks for (``structured_default``)."""
         for script in reversed(self._scripts):
             if script.match(call):
                 return script.take()
         if self.responder is not None:
             return self.responder(call)
-        return Reply(f"[{call.model}] reply to: {call.user_text[:60]}")
+        return Reply(_default_text(call) if structured_default is None else structured_default)
 
     async def _pause(self, seconds: float | None) -> bool:
         """Sleep ``seconds`` (None: forever); False when the fake began closing meanwhile."""

@@ -13,7 +13,16 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from tests.fakes.fake_gemini import FakeGemini, Fault, GeminiCall, Reply, Usage, count_tokens, word_chunks
+from tests.fakes.fake_gemini import (
+    FakeGemini,
+    Fault,
+    GeminiCall,
+    Reply,
+    Usage,
+    count_tokens,
+    even_chunks,
+    word_chunks,
+)
 
 KEY = "test-gemini-key"
 LITE, FLASH = "gemini-3.1-flash-lite", "gemini-3.5-flash"
@@ -1144,3 +1153,296 @@ async def test_a_default_streamed_reply_arrives_in_several_word_chunks(
 def test_word_chunks_split_at_word_boundaries(text: str, expected: list[str]) -> None:
     assert word_chunks(text) == expected
     assert "".join(word_chunks(text)) == text
+
+
+# ------------------------------------------------------------------------------------- structured output
+
+STANCE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string", "description": "The persona's answer."},
+        "stance": {"type": "string", "enum": ["for", "against", "mixed", "unsure"]},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "key_claim": {"type": "string", "maxLength": 120},  # not a supported keyword: ignored, not refused
+    },
+    "required": ["answer", "stance", "confidence", "key_claim"],
+}
+JSON_MIME = "application/json"
+
+
+def structured(
+    schema: Any = STANCE_SCHEMA,
+    *,
+    system: str | None = "persona",
+    mime: str | None = JSON_MIME,
+    **config: Any,
+) -> types.GenerateContentConfig:
+    """A config asking for JSON that follows ``schema`` (``responseJsonSchema``) with MIME type ``mime``."""
+    return types.GenerateContentConfig(
+        system_instruction=system, response_mime_type=mime, response_json_schema=schema, **config
+    )
+
+
+def text_of(chunks: list[types.GenerateContentResponse]) -> str:
+    return "".join(chunk.text or "" for chunk in chunks)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_unscripted_structured_call_answers_conforming_json_in_schema_order(
+    gem: FakeGemini, client: genai.Client, stream: bool
+) -> None:
+    chunks = await respond(client, structured(), stream=stream)
+    text = text_of(chunks)
+    document = json.loads(text)
+
+    assert list(document) == ["answer", "stance", "confidence", "key_claim"]
+    assert document["answer"] == f"[{FLASH}] answer: Why?"
+    assert document["key_claim"] == f"[{FLASH}] key_claim: Why?"
+    assert document["stance"] in STANCE_SCHEMA["properties"]["stance"]["enum"]
+    assert document["confidence"] == 0.5
+    assert len(chunks) > 1 if stream else chunks[0].parsed == document
+    assert chunks[-1].candidates is not None
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
+    [call] = gem.calls
+    assert (call.api_version, call.status, call.response_mime_type) == ("v1beta", 200, JSON_MIME)
+    assert call.response_schema == STANCE_SCHEMA
+    assert list(call.response_schema["properties"]) == list(STANCE_SCHEMA["properties"])
+    assert call.outcome == Reply(text)
+
+
+async def test_enum_choices_vary_between_calls_and_repeat_for_the_same_call(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    async def stance(system: str) -> str:
+        response = await client.aio.models.generate_content(
+            model=FLASH, contents="Was it justified?", config=structured(system=system)
+        )
+        assert response.text is not None
+        return str(json.loads(response.text)["stance"])
+
+    stances = [await stance(f"You are persona {i}.") for i in range(8)]
+
+    assert set(stances) <= {"for", "against", "mixed", "unsure"}
+    assert len(set(stances)) > 1
+    assert await stance("You are persona 0.") == stances[0]
+
+
+async def test_the_conforming_answer_follows_every_supported_keyword(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    node = {
+        "type": "object",
+        "properties": {"label": {"type": "string"}, "child": {"$ref": "#/$defs/node"}},
+        "required": ["label"],
+    }
+    schema = {
+        "type": "object",
+        "propertyOrdering": ["when", "count"],
+        "properties": {
+            "count": {"type": "integer", "minimum": 2, "maximum": 7},
+            "when": {"type": "string", "format": "date-time"},
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 3},
+            "pair": {"type": "array", "prefixItems": [{"type": "boolean"}, {"type": "null"}]},
+            "maybe": {"type": ["null", "number"], "minimum": 1.5},
+            "either": {"anyOf": [{"$ref": "#/$defs/point"}, {"type": "string"}]},
+            "anchored": {"$ref": "#leaf"},
+            "tree": {"$ref": "#/$defs/node"},
+        },
+        "$defs": {
+            "point": {
+                "type": "object",
+                "properties": {"x": {"type": "integer"}, "y": {"type": "integer", "maximum": -2.5}},
+            },
+            "leaf": {"$anchor": "leaf", "type": "string", "enum": ["only"]},
+            "node": node,
+        },
+    }
+    [response] = await respond(client, structured(schema), stream=False)
+
+    assert response.text is not None
+    assert json.loads(response.text) == {
+        "when": "2025-01-01T00:00:00Z",
+        "count": 4,
+        "tags": [f"[{FLASH}] tags: Why?"] * 2,
+        "pair": [True, None],
+        "maybe": 1.5,
+        "either": {"x": 0, "y": -3},
+        "anchored": "only",
+        "tree": {"label": f"[{FLASH}] label: Why?"},  # the optional recursion is left out
+    }
+    order = ["when", "count", "tags", "pair", "maybe", "either", "anchored", "tree"]
+    assert list(json.loads(response.text)) == order  # propertyOrdering first, then the schema's order
+
+
+async def test_json_mode_without_a_schema_answers_a_json_string(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    [response] = await respond(
+        client, types.GenerateContentConfig(response_mime_type=JSON_MIME), stream=False
+    )
+
+    assert response.text is not None
+    assert json.loads(response.text) == f"[{FLASH}] reply to: Why?"
+    assert (gem.calls[0].response_mime_type, gem.calls[0].response_schema) == (JSON_MIME, None)
+
+
+async def test_v1_has_no_structured_output(gem: FakeGemini) -> None:
+    v1 = make_client(gem, api_version="v1")
+    try:
+        with pytest.raises(errors.ClientError) as caught:
+            await v1.aio.models.generate_content(model=FLASH, contents="q", config=structured(system=None))
+    finally:
+        await v1.aio.aclose()
+    body = {"contents": [USER], "generationConfig": {"responseJsonSchema": STANCE_SCHEMA}}
+    status, _, schema_only = await post_raw(gem, body, path=f"/v1/models/{FLASH}:generateContent")
+
+    unknown = "Invalid JSON payload received. Unknown name \"{}\" at 'generation_config': Cannot find field."
+    assert caught.value.details == bad_request_body(unknown.format("responseMimeType"), "generation_config")
+    assert status == 400
+    assert schema_only == bad_request_body(unknown.format("responseJsonSchema"), "generation_config")
+    assert [call.status for call in gem.calls] == [400, 400]
+
+
+@pytest.mark.parametrize(("mime", "sent"), [(None, '""'), ("text/plain", '"text/plain"')])
+async def test_a_json_schema_without_the_json_mime_type_is_refused(
+    gem: FakeGemini, client: genai.Client, mime: str | None, sent: str
+) -> None:
+    script = gem.script("persona", Reply("unused"))
+    with pytest.raises(errors.ClientError) as caught:
+        await respond(client, structured(mime=mime), stream=False)
+
+    assert caught.value.details == {
+        "error": {
+            "code": 400,
+            "message": "* GenerateContentRequest.generation_config.response_mime_type: must be "
+            f"application/json when response_json_schema is set, got {sent}\n",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+    assert script.consumed == 0
+    assert (gem.calls[0].status, gem.calls[0].response_schema) == (400, STANCE_SCHEMA)
+
+
+async def test_a_json_schema_and_a_response_schema_together_are_refused(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    both = structured(response_schema=types.Schema(type=types.Type.OBJECT))
+    with pytest.raises(errors.ClientError) as caught:
+        await respond(client, both, stream=True)
+
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    assert caught.value.message == (
+        "* GenerateContentRequest.generation_config.response_schema: must be omitted when "
+        "response_json_schema is set; set only one of them\n"
+    )
+    assert "responseSchema" in gem.calls[0].generation_config
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (
+            {
+                "type": "object",
+                "properties": {"s": {"$ref": "#/$defs/s", "description": "a stance"}},
+                "$defs": {"s": {"type": "string"}},
+            },
+            "schema at properties.s can only contain properties starting with '$' when $ref is present",
+        ),
+        (
+            {"$ref": "#/$defs/s", "$comment": "fine", "type": "object", "$defs": {"s": {"type": "string"}}},
+            "schema can only contain properties starting with '$' when $ref is present",
+        ),
+        (
+            {"type": "object", "properties": {"s": {"$ref": "#/$defs/missing"}}},
+            "* GenerateContentRequest.generation_config.response_json_schema: schema at properties.s: "
+            '$ref "#/$defs/missing" does not resolve\n',
+        ),
+        (
+            {"type": "object", "properties": {"next": {"$ref": "#"}}, "required": ["next"]},
+            "* GenerateContentRequest.generation_config.response_json_schema: schema at properties.next "
+            "refers back to itself through required properties; cyclic references may only be used "
+            "within non-required properties\n",
+        ),
+    ],
+)
+async def test_refs_google_refuses(
+    gem: FakeGemini, client: genai.Client, schema: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        await respond(client, structured(schema), stream=False)
+
+    assert (caught.value.code, caught.value.status, caught.value.message) == (
+        400,
+        "INVALID_ARGUMENT",
+        message,
+    )
+
+
+async def test_a_ref_beside_only_dollar_keywords_and_an_optional_cycle_are_accepted(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"s": {"$ref": "#/$defs/s", "$comment": "fine"}, "again": {"$ref": "#"}},
+        "required": ["s"],
+        "$defs": {"s": {"type": "string", "enum": ["yes"]}},
+    }
+    [response] = await respond(client, structured(schema), stream=False)
+
+    assert response.text is not None
+    assert json.loads(response.text) == {"s": "yes", "again": {"s": "yes"}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_scripted_reply_is_sent_verbatim_even_when_it_is_not_json(
+    gem: FakeGemini, client: genai.Client, stream: bool
+) -> None:
+    broken = '{"answer": "We held the line", "stance": "fo'
+    gem.script("persona", Reply(broken))
+    chunks = await respond(client, structured(), stream=stream)
+
+    assert text_of(chunks) == broken
+    assert all(chunk.parsed is None for chunk in chunks)
+    assert gem.calls[0].outcome == Reply(broken)
+
+
+async def test_reply_json_streams_in_pieces_that_join_to_the_document(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    document = {"answer": "Alderaan — gone.", "stance": "against", "confidence": 0.75, "key_claim": "No."}
+    gem.script("persona", Reply.json(document, chunk_count=3, chunk_delay=0.01))
+    chunks = await respond(client, structured(), stream=True)
+
+    pieces = [chunk.text for chunk in chunks]
+    assert len(pieces) == 3
+    assert "".join(piece or "" for piece in pieces) == json.dumps(document, ensure_ascii=False)
+    assert json.loads(text_of(chunks)) == document
+    [whole] = await respond(client, structured(), stream=False)
+    assert whole.parsed == document
+
+
+async def test_a_structured_answer_cut_at_max_tokens_is_malformed_json(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    document = {"answer": ANSWER, "stance": "mixed", "confidence": 0.4, "key_claim": "Tides."}
+    gem.script("persona", Reply.json(document))
+    config = structured(
+        thinking_config=thinking(level=types.ThinkingLevel.LOW), max_output_tokens=LOW_TOKENS + 10
+    )
+    chunks = await respond(client, config, stream=True)
+
+    text = text_of(chunks)
+    assert text == json.dumps(document)[:40]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
+    assert chunks[-1].candidates is not None
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "expected"),
+    [("abcdefg", 3, ["ab", "cd", "efg"]), ("ab", 5, ["a", "b"]), ("", 2, [""]), ("abc", 1, ["abc"])],
+)
+def test_even_chunks_split_text_into_near_equal_pieces(text: str, count: int, expected: list[str]) -> None:
+    assert even_chunks(text, count) == expected
