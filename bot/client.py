@@ -26,6 +26,7 @@ from bot.posting.channels import ChannelSenders
 from bot.ratelimits import RateLimits
 from bot.recovery import recover
 from bot.settings import Settings
+from bot.ui import StopButton
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class ParleyBot(commands.AutoShardedBot):
             await self._use_gateway_of_api_base()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        self.add_dynamic_items(StopButton)  # a Stop press is answered whichever run showed the button
         await self.sync_commands()
 
     async def _use_gateway_of_api_base(self) -> None:

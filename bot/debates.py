@@ -4,7 +4,7 @@
 refusal is private); then the personas start thinking at once while the status message and the thread
 are made; each answer is recorded before it is shown; the debate's messages go through its channel's
 one sender; the status turns final only once Discord accepted all of it; and the tokens used are charged
-however the debate ends.
+however the debate ends. The asker or a moderator may stop a running debate (:meth:`DebateService.stop`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import discord
 
@@ -38,15 +39,18 @@ from bot.core.render import (
     interruption_note,
     persona_embeds,
     progress_state,
+    stopped_note,
+    stopped_state,
     thread_name,
     verdict_embeds,
 )
 from bot.core.validation import check_question, check_rounds
-from bot.errors import BotActionForbidden, needs_permission
+from bot.errors import BotActionForbidden, UserFacingError, needs_permission
 from bot.moderation import moderates
 from bot.posting.channels import ChannelSenders, DebateQueue
 from bot.posting.status import StatusLine
 from bot.ratelimits import RateLimits
+from bot.ui import stop_controls
 from bot.venues import Venue, can_post_in_channel, choose_venue
 
 log = logging.getLogger(__name__)
@@ -54,8 +58,13 @@ log = logging.getLogger(__name__)
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
 CLOSING_WAIT_S = 20.0
 """How long an interrupted debate waits for what it had queued (and its note) to land."""
-STOPPED = "Parley was stopped before it finished"
+SHUT_DOWN = "Parley was shut down before it finished"
 TOO_LONG = "it took longer than Parley allows"
+NOT_RUNNING = "This debate is no longer running."
+NOT_YOURS = "Only the member who asked or a moderator can stop this debate."
+ALREADY_STOPPING = "This debate is already being stopped."
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,6 +76,8 @@ class Ending:
     verdict: str | None = None
     stats: DebateStats | None = None
     judging: Judging | None = None
+    outcome: str | None = None
+    """What the record says, when it is not the state line."""
 
 
 @dataclass
@@ -75,6 +86,7 @@ class RunningDebate:
 
     record: int
     guild_id: int
+    asker_id: int
     question: str
     panel: tuple[Persona, ...]
     status: StatusLine
@@ -87,6 +99,8 @@ class RunningDebate:
     answered_this_round: int = 0
     usage: TokenUsage = TokenUsage()
     charged: bool = False
+    engine: asyncio.Task[Ending] | None = None
+    stopped_by: discord.User | discord.Member | None = None
 
     @property
     def answers_expected(self) -> int:
@@ -121,6 +135,8 @@ class DebateService:
         self.deadline_s = deadline_s
         """A debate ends within this, well inside the interaction token's 15 minutes, whatever the models
         do (``Settings.longest_debate_s``)."""
+        self._running: dict[int, RunningDebate] = {}
+        """The debates this process runs, by record id: what :meth:`stop` can reach."""
 
     async def run(
         self,
@@ -156,28 +172,54 @@ class DebateService:
             debate = RunningDebate(
                 record=record,
                 guild_id=guild_id,
+                asker_id=interaction.user.id,
                 question=question,
                 panel=panel,
-                status=StatusLine(interaction, question, panel),
+                status=StatusLine(interaction, question, panel, controls=stop_controls(record)),
                 queue=DebateQueue(len(panel) * rounds, permission),
                 ticket=ticket,
                 rounds=rounds,
             )
+            self._running[record] = debate
             try:
                 async with asyncio.timeout(self.deadline_s):
                     await self._run_and_show(interaction, venue, debate)
             except asyncio.CancelledError:
-                await self._interrupted(debate, STOPPED)
+                await self._interrupted(debate, SHUT_DOWN)
                 raise
             except TimeoutError:
                 await self._interrupted(debate, TOO_LONG)
+            finally:
+                del self._running[record]
+
+    async def stop(self, record_id: int, *, by: discord.Interaction[Any]) -> None:
+        """Stop the running debate ``record_id`` for the member behind ``by`` (a press of its Stop button).
+
+        Its engine is cancelled (every Gemini call with it; none starts after); the debate's own task then
+        posts what had arrived and a note, records it as stopped, charges the tokens used and says who
+        stopped it on its status line. Raises :class:`UserFacingError` unless the debate runs here, is not
+        stopping already, and the member asked it or moderates the server.
+        """
+        debate = self._running.get(record_id)
+        if debate is None or debate.guild_id != by.guild_id:
+            raise UserFacingError(NOT_RUNNING)
+        if by.user.id != debate.asker_id and not moderates(by, await self._store.settings(debate.guild_id)):
+            raise UserFacingError(NOT_YOURS)
+        if debate.stopped_by is not None:
+            raise UserFacingError(ALREADY_STOPPING)
+        if debate.engine is None or debate.engine.done():
+            raise UserFacingError(NOT_RUNNING)  # everything has arrived; only the posting is left
+        debate.stopped_by = by.user
+        debate.engine.cancel()
+        log.info("debate %s in guild %s stopped by member %s", record_id, debate.guild_id, by.user.id)
 
     async def _run_and_show(
         self, interaction: discord.Interaction[discord.Client], venue: Venue, debate: RunningDebate
     ) -> None:
         """Show the status, open where the answers go, run the debate, and record how it ended."""
         # The personas start thinking now; their answers wait in the queue until there is a place for them.
-        engine = asyncio.create_task(self._run_engine(debate), name=f"debate-{debate.record}")
+        engine = asyncio.create_task(self._run_engine_until_stopped(debate), name=f"debate-{debate.record}")
+        debate.engine = engine
         delivered: asyncio.Future[None] | None = None
         try:
             message = await debate.status.show(debate.progress())
@@ -242,6 +284,22 @@ class DebateService:
             return channel_id
         return thread.id
 
+    async def _run_engine_until_stopped(self, debate: RunningDebate) -> Ending:
+        """The engine's ending, or when :meth:`stop` cancelled it, a stopped one: what had arrived is
+        posted, then a note saying who stopped it."""
+        try:
+            return await self._run_engine(debate)
+        except asyncio.CancelledError:
+            if debate.stopped_by is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # the stop is handled here; the task ends normally
+        name = debate.stopped_by.display_name
+        debate.queue.close(stopped_note(name, debate.answered, debate.answers_expected))
+        outcome = f"stopped by {name} ({debate.stopped_by.id})"
+        return Ending(stopped_state(name), DebateStatus.STOPPED, outcome=outcome)
+
     async def _run_engine(self, debate: RunningDebate) -> Ending:
         """Hand each answer to the queue as it finishes, recorded first, round by round; then the verdict."""
         ending = Ending(failed_state("the debate ended without a verdict"), DebateStatus.FAILED)
@@ -254,22 +312,7 @@ class DebateService:
                     debate.status.set(debate.progress())
                 elif isinstance(event, PersonaFinished):
                     debate.usage += event.outcome.usage
-                    # Recorded before it is shown: whatever Discord shows survives a crash.
-                    await self._store.record_reply(
-                        debate.record, event.index, event.persona, event.outcome, event.round
-                    )
-                    debate.queue.add_persona(
-                        persona_embeds(
-                            event.persona,
-                            event.outcome,
-                            round_number=event.round,
-                            rounds=debate.rounds,
-                            earlier=event.earlier,
-                        )
-                    )
-                    debate.answered += 1
-                    debate.answered_this_round += 1
-                    debate.status.set(debate.progress())
+                    await _to_completion(self._keep_reply(debate, event))
                 elif isinstance(event, VerdictStarted):
                     judging = Judging(event.model, event.order)
                 elif isinstance(event, VerdictFinished):
@@ -291,12 +334,29 @@ class DebateService:
                     ending = Ending(failed_state(event.reason), DebateStatus.FAILED, None, event.stats)
         return ending
 
+    async def _keep_reply(self, debate: RunningDebate, event: PersonaFinished) -> None:
+        """Record an answer, then queue it and count it."""
+        # Recorded before it is shown: whatever Discord shows survives a crash.
+        await self._store.record_reply(debate.record, event.index, event.persona, event.outcome, event.round)
+        debate.queue.add_persona(
+            persona_embeds(
+                event.persona,
+                event.outcome,
+                round_number=event.round,
+                rounds=debate.rounds,
+                earlier=event.earlier,
+            )
+        )
+        debate.answered += 1
+        debate.answered_this_round += 1
+        debate.status.set(debate.progress())
+
     async def _end(self, debate: RunningDebate, ending: Ending) -> None:
         """Record how the debate ended and charge the tokens it used."""
         await self._store.end_debate(
             debate.record,
             ending.status,
-            ending.state,
+            ending.outcome or ending.state,
             verdict=ending.verdict,
             stats=ending.stats,
             judging=ending.judging,
@@ -329,3 +389,14 @@ class DebateService:
             async with asyncio.timeout(CLOSING_WAIT_S):
                 await debate.status.finish(failed_state(f"interrupted ({why})"))
         log.info("closed interrupted debate %s in guild %s", debate.record, debate.guild_id)
+
+
+async def _to_completion(step: Coroutine[Any, Any, T]) -> T:
+    """Run ``step`` to its end even when the caller is cancelled meanwhile (an answer being recorded when
+    the debate is stopped is still shown); the cancellation goes on after it."""
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise

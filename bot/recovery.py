@@ -39,6 +39,7 @@ async def close_interrupted(
             await status.edit(
                 content=status_content(debate.question, debate.panel, failed_state(f"interrupted ({why})")),
                 allowed_mentions=NO_PINGS,
+                view=None,  # no Stop button any more
             )
     await store.end_debate(
         debate.id, DebateStatus.INTERRUPTED, f"interrupted: {why}", verdict=None, stats=None

@@ -1,13 +1,14 @@
-"""Interactive pieces: confirmation buttons and the persona editing modal.
+"""Interactive pieces: confirmation buttons, the persona editing modal and a debate's Stop button.
 
-Both answer later than the command that showed them (a modal can be submitted up to 15 minutes on), so
-each runs its ``check`` again when it is used: a member who lost the right in between changes nothing.
+They answer later than the command that showed them (a modal can be submitted up to 15 minutes on), so
+each checks the member again when it is used: a member who lost the right in between changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -166,3 +167,52 @@ class PersonaModal(discord.ui.Modal):
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:  # type: ignore[override]
         await report(interaction, error)
+
+
+STOP_TEMPLATE = r"parley:stop:(?P<record>[0-9]+)"
+"""The Stop button's custom_id: the debate's record id, so any run of the bot can answer a press."""
+
+
+class StopButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=STOP_TEMPLATE):
+    """The Stop button of a debate's status message. The debate service decides whether the member may
+    stop the debate and stops it; a refusal is answered privately, a stop with a silent acknowledgement
+    (the status message then says who stopped it)."""
+
+    def __init__(self, record: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Stop",
+                emoji="⏹️",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"parley:stop:{record}",
+            )
+        )
+        self.record = record
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> StopButton:
+        return cls(int(match["record"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await interaction.client.debates.stop(self.record, by=interaction)
+        except REFUSALS as refusal:
+            await send_private(interaction, describe(refusal)[0])
+            return
+        except Exception as error:
+            await report(interaction, error)
+            return
+        await interaction.response.defer()
+
+
+def stop_controls(record: int) -> discord.ui.View:
+    """The components of a running debate's status message: its Stop button."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(StopButton(record))
+    return view

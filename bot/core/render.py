@@ -308,6 +308,18 @@ def interruption_note(answered: int, panel_size: int, why: str) -> str:
     return f"⚠️ This debate was interrupted: {why}. {kept}; they are kept above, and nothing else will follow."
 
 
+def stopped_state(by: str) -> str:
+    """The state line of a debate stopped from its button, naming who stopped it (``by``, a display
+    name: mentions inert, markdown shown literally)."""
+    return f"⏹️ stopped by {safe_inline(by)}"
+
+
+def stopped_note(by: str, answered: int, panel_size: int) -> str:
+    """The message that closes a stopped debate where it was posting."""
+    kept = f"{answered} of {panel_size} answers had arrived"
+    return f"⏹️ Stopped by {safe_inline(by)}. {kept}; they are kept above."
+
+
 def safe_inline(text: str) -> str:
     """User text for message content: one line, mentions inert, markdown shown literally."""
     return escape_markdown(neutralise_mentions(one_line(text)))

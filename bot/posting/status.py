@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import discord
 
@@ -22,7 +23,8 @@ class StatusLine:
 
     The first state shows at once; progress shows at most every ``progress_interval_s`` (intermediate
     states may be skipped, and a quick debate shows none); the final state always shows, never sooner
-    than ``min_interval_s`` after the previous edit.
+    than ``min_interval_s`` after the previous edit. ``controls`` (a Stop button) show with the first
+    state and are removed with the final one.
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class StatusLine:
         question: str,
         panel: Sequence[Persona],
         *,
+        controls: discord.ui.View | None = None,
         min_interval_s: float = 1.0,
         progress_interval_s: float = 2.0,
     ) -> None:
@@ -39,6 +42,8 @@ class StatusLine:
         self.message_id: int | None = None
         self._question = question
         self._panel = panel
+        self._controls = controls
+        self._showing_controls = False
         self._min_interval_s = min_interval_s
         self._progress_interval_s = progress_interval_s
         self._loop = asyncio.get_running_loop()
@@ -48,16 +53,22 @@ class StatusLine:
         self._editing = False
         self._flusher: asyncio.Task[None] | None = None
 
-    async def _edit(self, state: str) -> discord.InteractionMessage | None:
-        """Show ``state``; returns the message when the interaction's token could still edit it."""
+    async def _edit(self, state: str, *, final: bool = False) -> discord.InteractionMessage | None:
+        """Show ``state`` (with the controls until it is ``final``); returns the message when the
+        interaction's token could still edit it."""
         content = status_content(self._question, self._panel, state)
+        components: dict[str, Any] = {}
+        if final and self._showing_controls:
+            components["view"] = None
+        elif not final and self._shown is None and self._controls is not None:
+            components["view"] = self._controls
         message = None
         self._editing = True
         try:
             if self._by_channel is None:
                 try:
                     message = await self._interaction.edit_original_response(
-                        content=content, allowed_mentions=NO_PINGS
+                        content=content, allowed_mentions=NO_PINGS, **components
                     )
                 except discord.HTTPException as error:
                     if not _token_expired(error) or self.message_id is None:
@@ -68,10 +79,12 @@ class StatusLine:
                     )
                     self._by_channel = channel.get_partial_message(self.message_id)
             if self._by_channel is not None:
-                await self._by_channel.edit(content=content, allowed_mentions=NO_PINGS)
+                await self._by_channel.edit(content=content, allowed_mentions=NO_PINGS, **components)
         finally:
             self._editing = False
         self._shown, self._last_edit = state, self._loop.time()
+        if "view" in components:
+            self._showing_controls = components["view"] is not None
         return message
 
     async def show(self, state: str) -> discord.InteractionMessage:
@@ -99,7 +112,7 @@ class StatusLine:
             await self._edit(self._wanted)
 
     async def finish(self, state: str) -> None:
-        """Show the final ``state`` and stop editing."""
+        """Show the final ``state`` without the controls, and stop editing."""
         self._wanted = state
         flusher, self._flusher = self._flusher, None
         if flusher is not None and not flusher.done():
@@ -110,9 +123,9 @@ class StatusLine:
                 flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await flusher
-        if self._shown != state:
+        if self._shown != state or self._showing_controls:
             await asyncio.sleep(max(0.0, self._last_edit + self._min_interval_s - self._loop.time()))
-            await self._edit(state)
+            await self._edit(state, final=True)
 
 
 def _token_expired(error: discord.HTTPException) -> bool:

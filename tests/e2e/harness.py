@@ -28,7 +28,7 @@ DISCORD_TOKEN = "e2e-discord-token"
 GEMINI_KEY = "e2e-gemini-key"
 PERSONA_MODEL = "gemini-3.1-flash-lite"
 VERDICT_MODEL = "gemini-3.5-flash"
-FINAL_MARKERS = ("✅ done in", "❌ failed:")
+FINAL_MARKERS = ("✅ done in", "❌ failed:", "⏹️ stopped by")
 DEBATE_WAIT_S = 30
 
 JSON = dict[str, Any]

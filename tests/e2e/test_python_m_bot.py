@@ -131,6 +131,7 @@ async def test_a_debate_killed_mid_way_is_closed_with_a_note_when_the_bot_comes_
     )
     assert note.json["allowed_mentions"] == {"parse": []}
     assert status.json["content"].endswith("❌ failed: interrupted (Parley restarted before it finished)")
+    assert status.json["components"] == [], "an interrupted debate has no Stop button any more"
     store = await Store.open(f"sqlite+aiosqlite:///{database}")
     try:
         assert await store.debate_status(1) is DebateStatus.INTERRUPTED

@@ -248,12 +248,12 @@ async def test_debates_still_running_after_the_grace_period_are_closed_with_a_no
     assert thread_id is not None
     messages = discord_fake.channel_messages(thread_id)
     assert messages[-1]["content"].startswith(
-        "⚠️ This debate was interrupted: Parley was stopped before it finished. "
+        "⚠️ This debate was interrupted: Parley was shut down before it finished. "
     )
     assert "of 4 answers had arrived" in messages[-1]["content"]
     status = interaction.original_message
     assert status is not None
-    assert status["content"].endswith("❌ failed: interrupted (Parley was stopped before it finished)")
+    assert status["content"].endswith("❌ failed: interrupted (Parley was shut down before it finished)")
     store = await Store.open(database_url)
     try:
         assert await store.unfinished_debates() == []

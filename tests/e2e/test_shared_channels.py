@@ -243,5 +243,5 @@ async def test_at_shutdown_what_was_queued_lands_before_each_note(tmp_path: Path
         assert own[-1]["content"].startswith("⚠️ This debate was interrupted: Parley was stopped")
         assert "3 of 4 answers had arrived" in own[-1]["content"]
         assert status_of(interaction).endswith(
-            "❌ failed: interrupted (Parley was stopped before it finished)"
+            "❌ failed: interrupted (Parley was shut down before it finished)"
         )

@@ -498,7 +498,7 @@ async def test_a_second_stop_signal_interrupts_running_debates_at_once(
         m["content"] for m in discord.channel_messages(thread_id) if "interrupted" in m.get("content", "")
     ]
     assert notes == [
-        "⚠️ This debate was interrupted: Parley was stopped before it finished. 0 of 4 answers had arrived; "
+        "⚠️ This debate was interrupted: Parley was shut down before it finished. 0 of 4 answers had arrived; "
         "they are kept above, and nothing else will follow."
     ]
     store = await Store.open(f"sqlite+aiosqlite:///{database}")

@@ -27,6 +27,8 @@ from bot.core.render import (
     persona_embeds,
     progress_state,
     status_content,
+    stopped_note,
+    stopped_state,
     thread_name,
     verdict_embeds,
 )
@@ -219,6 +221,16 @@ def test_the_status_message_shows_question_panel_and_state() -> None:
     assert status_content("q", DEFAULT_PANEL, failed_state("no persona answered")).endswith(
         "❌ failed: no persona answered"
     )
+
+
+def test_a_stopped_debate_names_who_stopped_it_without_pinging_or_formatting() -> None:
+    name = "Obi_Wan *Ben* <@123> @everyone"
+    shown = "Obi\\_Wan \\*Ben\\* \\<\u200b@123\\> @\u200beveryone"
+    assert status_content("q", DEFAULT_PANEL, stopped_state(name)).endswith(f"⏹️ stopped by {shown}")
+    assert (
+        stopped_note(name, 2, 4) == f"⏹️ Stopped by {shown}. 2 of 4 answers had arrived; they are kept above."
+    )
+    assert stopped_state("Line\nbreak") == "⏹️ stopped by Line break"
 
 
 @settings(max_examples=200, deadline=None)

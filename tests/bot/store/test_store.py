@@ -318,6 +318,18 @@ async def test_unfinished_debates_can_leave_out_those_of_the_running_run(store: 
     assert [d.id for d in await store.unfinished_debates(not_of_run="this-run")] == [earlier, legacy]
 
 
+async def test_a_stopped_debate_is_not_left_for_recovery(store: Store) -> None:
+    def begin() -> Awaitable[int]:
+        return store.begin_debate(
+            guild_id=GUILD, channel_id=5, user_id=MODERATOR, question="Q", panel=DEFAULT_PANEL, run_id="old"
+        )
+
+    stopped, running = await begin(), await begin()
+    await store.end_debate(stopped, DebateStatus.STOPPED, "stopped by Obi-Wan (7)", verdict=None, stats=None)
+    assert [d.id for d in await store.unfinished_debates(not_of_run="new")] == [running]
+    assert await store.debate_status(stopped) is DebateStatus.STOPPED
+
+
 async def test_a_debates_tokens_are_the_sum_of_its_recorded_replies(store: Store) -> None:
     first, second = [
         await store.begin_debate(
