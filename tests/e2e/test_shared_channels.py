@@ -240,7 +240,7 @@ async def test_at_shutdown_what_was_queued_lands_before_each_note(tmp_path: Path
             embed["title"] for message in own for embed in message.get("embeds", []) if embed.get("title")
         ]
         assert sorted(titles) == sorted(f"{p.emoji} {p.name}" for p in DEFAULT_PANEL if p.name in answered)
-        assert own[-1]["content"].startswith("⚠️ This debate was interrupted: Parley was stopped")
+        assert own[-1]["content"].startswith("⚠️ This debate was interrupted: Parley was shut down")
         assert "3 of 4 answers had arrived" in own[-1]["content"]
         assert status_of(interaction).endswith(
             "❌ failed: interrupted (Parley was shut down before it finished)"
