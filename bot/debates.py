@@ -24,6 +24,7 @@ from bot.core.debate import (
     DebateStats,
     PersonaFinished,
     PersonaReply,
+    VerdictChunk,
     VerdictFinished,
     run_debate,
 )
@@ -32,12 +33,14 @@ from bot.core.personas import PRESETS, Persona
 from bot.core.records import DebateStatus, Storage
 from bot.core.render import (
     done_state,
+    draft_verdict_embeds,
     failed_state,
     interruption_note,
     persona_embeds,
     progress_state,
     thread_name,
     verdict_embeds,
+    writing_state,
 )
 from bot.core.validation import check_question
 from bot.errors import BotActionForbidden, needs_permission
@@ -221,12 +224,19 @@ class DebateService:
         return thread.id
 
     async def _run_engine(self, debate: RunningDebate) -> Ending:
-        """Hand each answer to the queue as it finishes, recorded first; then the verdict."""
+        """Hand each answer to the queue as it finishes, recorded first; then the verdict, shown while it
+        is written."""
         ending = Ending(failed_state("the debate ended without a verdict"), DebateStatus.FAILED)
+        writing = False
         run = run_debate(debate.question, debate.panel, self._llm, self.config)
         async with contextlib.aclosing(run) as events:
             async for event in events:
-                if isinstance(event, PersonaFinished):
+                if isinstance(event, VerdictChunk):
+                    debate.queue.draft_verdict(draft_verdict_embeds(event.text))
+                    if not writing:
+                        writing = True
+                        debate.status.set(writing_state())
+                elif isinstance(event, PersonaFinished):
                     debate.usage += event.outcome.usage
                     # Recorded before it is shown: whatever Discord shows survives a crash.
                     await self._store.record_reply(debate.record, event.index, event.persona, event.outcome)

@@ -40,6 +40,7 @@ THREAD_NAME_LIMIT = 100
 VERDICT_TITLE = "⚖️ Verdict"
 VERDICT_COLOUR = 0xF1C40F
 CUT_OFF_MARK = "\n\n*(cut off)*"
+WRITING_FOOTER = "✍️ writing…"
 
 
 class EmbedFooter(TypedDict):
@@ -156,6 +157,13 @@ def verdict_embeds(outcome: PersonaReply | PersonaFailure, stats: DebateStats) -
     return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body, stats_footer(stats))
 
 
+def draft_verdict_embeds(text: str) -> list[Embed]:
+    """The verdict while it is written: the text so far (links revealed), continued like the final one,
+    with a footer saying it is still being written."""
+    body = reveal_links(text)
+    return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body if body.strip() else "…", WRITING_FOOTER)
+
+
 PANEL_PREVIEW_LIMIT = 300
 
 
@@ -216,6 +224,10 @@ def usage_embed(used: int, limits: Limits, running: int, resets_at: datetime) ->
 
 def progress_state(answered: int, panel_size: int) -> str:
     return f"⏳ {answered}/{panel_size} answered"
+
+
+def writing_state() -> str:
+    return "✍️ writing the verdict…"
 
 
 def done_state(wall_s: float) -> str:
