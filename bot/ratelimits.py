@@ -24,8 +24,9 @@ import aiohttp
 
 log = logging.getLogger(__name__)
 
+JSON = dict[str, Any]
 _CHANNEL_MESSAGES = re.compile(r"/channels/(\d+)/messages$")
-_CHANNEL_MESSAGE = re.compile(r"/channels/(\d+)/messages/\d+$")
+_CHANNEL_MESSAGE = re.compile(r"/channels/(\d+)/messages/(\d+)$")
 
 
 class MessageRequest(enum.Enum):
@@ -36,16 +37,20 @@ class MessageRequest(enum.Enum):
     DELETE = "DELETE"
 
 
-def _message_request(method: str, path: str) -> tuple[int, MessageRequest] | None:
-    """The channel and kind of a request on a channel's messages, or ``None`` for any other request."""
+_RequestKey = tuple[int, MessageRequest, int | None]
+"""A request on a channel's messages: its channel, its kind, and for an edit or a deletion its message."""
+
+
+def _message_request(method: str, path: str) -> _RequestKey | None:
+    """The channel, kind and message (for an edit or a deletion) of a request on a channel's messages, or
+    ``None`` for any other request."""
     if method == "POST" and (match := _CHANNEL_MESSAGES.search(path)) is not None:
-        return int(match.group(1)), MessageRequest.SEND
+        return int(match.group(1)), MessageRequest.SEND, None
     if method in ("PATCH", "DELETE") and (match := _CHANNEL_MESSAGE.search(path)) is not None:
-        return int(match.group(1)), MessageRequest(method)
+        return int(match.group(1)), MessageRequest(method), int(match.group(2))
     return None
 
 
-JSON = dict[str, Any]
 GLOBAL_RATE_PER_S = 40.0
 """Requests per second this process allows itself on routes under Discord's global limit (50/s)."""
 FORGET_AFTER_S = 60.0
@@ -75,7 +80,9 @@ class RateLimits:
         self.trace_config.on_response_chunk_received.append(self._on_response_body)
         self.rate_limited = 0
         self._buckets: dict[tuple[int, MessageRequest], Bucket] = {}
-        self._accept_waiters: dict[tuple[int, MessageRequest], list[asyncio.Future[JSON | None]]] = {}
+        self._accept_waiters: dict[
+            tuple[int, MessageRequest, int | None], list[asyncio.Future[JSON | None]]
+        ] = {}
         self._interval = 1.0 / global_rate_per_s
         self._last_global = float("-inf")
         self._global_turn = asyncio.Lock()
@@ -93,7 +100,7 @@ class RateLimits:
         request = _message_request(params.method, params.url.path)
         if request is None:
             return
-        channel_id, kind = request
+        channel_id, kind, _message_id = request
         response, now = params.response, self._now()
         headers = response.headers
         if response.status == 429:
@@ -107,7 +114,9 @@ class RateLimits:
         if "X-RateLimit-Remaining" in headers and "X-RateLimit-Limit" in headers:
             reset_after = float(headers.get("X-RateLimit-Reset-After") or headers.get("Retry-After") or 1.0)
             remaining = 0 if response.status == 429 else int(headers["X-RateLimit-Remaining"])
-            self._buckets[request] = Bucket(int(headers["X-RateLimit-Limit"]), remaining, now + reset_after)
+            self._buckets[channel_id, kind] = Bucket(
+                int(headers["X-RateLimit-Limit"]), remaining, now + reset_after
+            )
             self._forget_stale(now)
         if 200 <= response.status < 300:
             context.accepted = request  # resolved once its body (the message) has been read
@@ -118,7 +127,10 @@ class RateLimits:
         context: SimpleNamespace,
         params: aiohttp.TraceResponseChunkReceivedParams,
     ) -> None:
-        """The body of an accepted request, read by discord.py before it sleeps out a spent bucket."""
+        """The body of an accepted request, read by discord.py before it sleeps out a spent bucket.
+
+        aiohttp sends this signal from ``ClientResponse.read()`` with the whole body, which discord.py
+        reads for every response."""
         request = getattr(context, "accepted", None)
         waiters = self._accept_waiters.pop(request, []) if request is not None else []
         if not waiters:
@@ -154,18 +166,19 @@ class RateLimits:
         return None if bucket is None else bucket.resets_at
 
     def next_accepted(
-        self, channel_id: int, kind: MessageRequest = MessageRequest.SEND
+        self, channel_id: int, kind: MessageRequest = MessageRequest.SEND, message_id: int | None = None
     ) -> asyncio.Future[JSON | None]:
-        """Resolves when the next request of ``kind`` in ``channel_id`` has been accepted, with the
-        response's JSON object (the message, for a send or an edit) or ``None`` when it has none."""
+        """Resolves when the next request of ``kind`` in ``channel_id`` (on ``message_id``, for an edit or
+        a deletion) has been accepted, with the response's JSON object (the message, for a send or an
+        edit) or ``None`` when it has none."""
         future: asyncio.Future[JSON | None] = asyncio.get_running_loop().create_future()
-        self._accept_waiters.setdefault((channel_id, kind), []).append(future)
+        self._accept_waiters.setdefault((channel_id, kind, message_id), []).append(future)
         return future
 
     def stop_waiting_for(self, channel_id: int) -> None:
         """Stop waiting for requests to be accepted in ``channel_id`` (its sender stopped)."""
-        for kind in MessageRequest:
-            for waiter in self._accept_waiters.pop((channel_id, kind), []):
+        for key in [key for key in self._accept_waiters if key[0] == channel_id]:
+            for waiter in self._accept_waiters.pop(key):
                 waiter.cancel()
 
     @contextlib.asynccontextmanager

@@ -327,7 +327,10 @@ class ChannelSender:
         )
 
     async def _request(
-        self, kind: MessageRequest, request: Callable[[], Coroutine[Any, Any, Any]]
+        self,
+        kind: MessageRequest,
+        request: Callable[[], Coroutine[Any, Any, Any]],
+        message_id: int | None = None,
     ) -> tuple[asyncio.Task[Any], JSON | None]:
         """Start ``request()`` in its global slot and return once Discord accepted it (with what Discord
         answered) or it ended, well or badly.
@@ -335,7 +338,7 @@ class ChannelSender:
         That may be before discord.py returns: after taking a bucket's last slot it sleeps out the window
         before returning, and that sleep must not hold up the channel; it finishes in the background.
         """
-        accepted = self._limits.next_accepted(self.channel_id, kind)
+        accepted = self._limits.next_accepted(self.channel_id, kind, message_id)
         async with self._limits.global_slot():
             task = asyncio.create_task(request())
         task.add_done_callback(lambda _: _set_done(accepted))
@@ -379,15 +382,18 @@ class ChannelSender:
 
     async def _change(self, queue: DebateQueue, change: PartChange) -> None:
         """Edit or delete one message of a debate's verdict and return once Discord accepted it."""
-        message = self._channel.get_partial_message(queue._parts[change.index].message_id)
+        message_id = queue._parts[change.index].message_id
+        message = self._channel.get_partial_message(message_id)
         if isinstance(change, EditPart):
             embeds = [discord.Embed.from_dict(dict(embed)) for embed in change.embeds]
             task, _ = await self._request(
-                MessageRequest.EDIT, lambda: message.edit(embeds=embeds, allowed_mentions=NO_PINGS)
+                MessageRequest.EDIT,
+                lambda: message.edit(embeds=embeds, allowed_mentions=NO_PINGS),
+                message_id,
             )
             self._last_edit = asyncio.get_running_loop().time()
         else:
-            task, _ = await self._request(MessageRequest.DELETE, message.delete)
+            task, _ = await self._request(MessageRequest.DELETE, message.delete, message_id)
         if task.done():
             try:
                 async with needs_permission(queue.permission, "show the verdict as it is written"):
