@@ -26,6 +26,7 @@ from bot.core.debate import (
     PersonaFinished,
     PersonaReply,
     PersonaStarted,
+    VerdictChunk,
     VerdictFinished,
     VerdictStarted,
     run_debate,
@@ -35,6 +36,7 @@ from bot.core.personas import PRESETS, Persona
 from bot.core.records import DebateStatus, Judging, Storage
 from bot.core.render import (
     done_state,
+    draft_verdict_embeds,
     failed_state,
     interruption_note,
     persona_embeds,
@@ -43,6 +45,7 @@ from bot.core.render import (
     stopped_state,
     thread_name,
     verdict_embeds,
+    writing_state,
 )
 from bot.core.validation import check_question, check_rounds
 from bot.errors import BotActionForbidden, UserFacingError, needs_permission
@@ -301,7 +304,8 @@ class DebateService:
         return Ending(stopped_state(name), DebateStatus.STOPPED, outcome=outcome)
 
     async def _run_engine(self, debate: RunningDebate) -> Ending:
-        """Hand each answer to the queue as it finishes, recorded first, round by round; then the verdict."""
+        """Hand each answer to the queue as it finishes, recorded first, round by round; then the verdict,
+        shown while it is written."""
         ending = Ending(failed_state("the debate ended without a verdict"), DebateStatus.FAILED)
         judging: Judging | None = None
         run = run_debate(debate.question, debate.panel, self._llm, self.config, rounds=debate.rounds)
@@ -310,11 +314,14 @@ class DebateService:
                 if isinstance(event, PersonaStarted) and event.round != debate.round_number:
                     debate.round_number, debate.answered_this_round = event.round, 0
                     debate.status.set(debate.progress())
+                elif isinstance(event, VerdictChunk):
+                    debate.queue.draft_verdict(draft_verdict_embeds(event.text))
                 elif isinstance(event, PersonaFinished):
                     debate.usage += event.outcome.usage
                     await _to_completion(self._keep_reply(debate, event))
                 elif isinstance(event, VerdictStarted):
                     judging = Judging(event.model, event.order)
+                    debate.status.set(writing_state())
                 elif isinstance(event, VerdictFinished):
                     debate.usage += event.outcome.usage
                     if event.fallback_from is not None:

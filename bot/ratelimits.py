@@ -2,25 +2,55 @@
 
 discord.py waits out exhausted buckets and 429s by itself, silently: a sender that wants to batch
 instead of waiting must know the bucket first. The headers are read through ``Client(http_trace=…)``,
-not through discord.py's internals, and the trace also tells when Discord accepted a message: discord.py
-returns from the request that used a bucket's last slot only after sleeping out the window.
+not through discord.py's internals, and the trace also tells when Discord accepted a message request
+and what it answered (the message posted, whose id later edits need): discord.py returns from the request
+that used a bucket's last slot only after sleeping out the window.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 
 log = logging.getLogger(__name__)
 
+JSON = dict[str, Any]
 _CHANNEL_MESSAGES = re.compile(r"/channels/(\d+)/messages$")
+_CHANNEL_MESSAGE = re.compile(r"/channels/(\d+)/messages/(\d+)$")
+
+
+class MessageRequest(enum.Enum):
+    """The requests on a channel's messages whose buckets a sender paces; each has its own bucket."""
+
+    SEND = "POST"
+    EDIT = "PATCH"
+    DELETE = "DELETE"
+
+
+_RequestKey = tuple[int, MessageRequest, int | None]
+"""A request on a channel's messages: its channel, its kind, and for an edit or a deletion its message."""
+
+
+def _message_request(method: str, path: str) -> _RequestKey | None:
+    """The channel, kind and message (for an edit or a deletion) of a request on a channel's messages, or
+    ``None`` for any other request."""
+    if method == "POST" and (match := _CHANNEL_MESSAGES.search(path)) is not None:
+        return int(match.group(1)), MessageRequest.SEND, None
+    if method in ("PATCH", "DELETE") and (match := _CHANNEL_MESSAGE.search(path)) is not None:
+        return int(match.group(1)), MessageRequest(method), int(match.group(2))
+    return None
+
+
 GLOBAL_RATE_PER_S = 40.0
 """Requests per second this process allows itself on routes under Discord's global limit (50/s)."""
 FORGET_AFTER_S = 60.0
@@ -37,19 +67,22 @@ class Bucket:
 
 
 class RateLimits:
-    """Message buckets per channel, 429s seen, waits for accepted messages, and a pacer for the global
-    limit.
+    """Message buckets per channel (sends, edits and deletions apart), 429s seen, waits for accepted
+    requests, and a pacer for the global limit.
 
-    :meth:`next_accepted` waits for the next message Discord accepts in a channel: each channel has one
-    sender, with at most one message in flight, so the next accepted message is that one.
+    :meth:`next_accepted` waits for the next request of a kind Discord accepts in a channel: each channel
+    has one sender, with at most one request in flight, so the next accepted request is that one.
     """
 
     def __init__(self, global_rate_per_s: float = GLOBAL_RATE_PER_S) -> None:
         self.trace_config = aiohttp.TraceConfig()
         self.trace_config.on_request_end.append(self._on_request_end)
+        self.trace_config.on_response_chunk_received.append(self._on_response_body)
         self.rate_limited = 0
-        self._buckets: dict[int, Bucket] = {}
-        self._accept_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._buckets: dict[tuple[int, MessageRequest], Bucket] = {}
+        self._accept_waiters: dict[
+            tuple[int, MessageRequest, int | None], list[asyncio.Future[JSON | None]]
+        ] = {}
         self._interval = 1.0 / global_rate_per_s
         self._last_global = float("-inf")
         self._global_turn = asyncio.Lock()
@@ -61,60 +94,92 @@ class RateLimits:
     async def _on_request_end(
         self,
         _session: aiohttp.ClientSession,
-        _context: SimpleNamespace,
+        context: SimpleNamespace,
         params: aiohttp.TraceRequestEndParams,
     ) -> None:
-        match = _CHANNEL_MESSAGES.search(params.url.path)
-        if params.method != "POST" or match is None:
+        request = _message_request(params.method, params.url.path)
+        if request is None:
             return
-        channel_id, response, now = int(match.group(1)), params.response, self._now()
+        channel_id, kind, _message_id = request
+        response, now = params.response, self._now()
         headers = response.headers
         if response.status == 429:
             self.rate_limited += 1
-            log.warning("429 on channel %s messages (scope %s)", channel_id, headers.get("X-RateLimit-Scope"))
+            log.warning(
+                "429 on channel %s messages (%s, scope %s)",
+                channel_id,
+                kind.value,
+                headers.get("X-RateLimit-Scope"),
+            )
         if "X-RateLimit-Remaining" in headers and "X-RateLimit-Limit" in headers:
             reset_after = float(headers.get("X-RateLimit-Reset-After") or headers.get("Retry-After") or 1.0)
             remaining = 0 if response.status == 429 else int(headers["X-RateLimit-Remaining"])
-            self._buckets[channel_id] = Bucket(
+            self._buckets[channel_id, kind] = Bucket(
                 int(headers["X-RateLimit-Limit"]), remaining, now + reset_after
             )
             self._forget_stale(now)
         if 200 <= response.status < 300:
-            for waiter in self._accept_waiters.pop(channel_id, []):
-                if not waiter.done():
-                    waiter.set_result(None)
+            context.accepted = request  # resolved once its body (the message) has been read
 
-    def slots(self, channel_id: int) -> int | None:
-        """Messages the channel still takes in this window; ``None`` until a response described it."""
-        bucket = self._buckets.get(channel_id)
+    async def _on_response_body(
+        self,
+        _session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceResponseChunkReceivedParams,
+    ) -> None:
+        """The body of an accepted request, read by discord.py before it sleeps out a spent bucket.
+
+        aiohttp sends this signal from ``ClientResponse.read()`` with the whole body, which discord.py
+        reads for every response."""
+        request = getattr(context, "accepted", None)
+        waiters = self._accept_waiters.pop(request, []) if request is not None else []
+        if not waiters:
+            return
+        try:
+            body = json.loads(params.chunk) if params.chunk else None
+        except ValueError:
+            body = None
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(body if isinstance(body, dict) else None)
+
+    def slots(self, channel_id: int, kind: MessageRequest = MessageRequest.SEND) -> int | None:
+        """Requests of ``kind`` the channel still takes in this window; ``None`` until a response
+        described its bucket."""
+        bucket = self._buckets.get((channel_id, kind))
         if bucket is None:
             return None
         return bucket.limit if self._now() >= bucket.resets_at else bucket.remaining
 
-    def limit(self, channel_id: int) -> int | None:
-        """The size of the channel's bucket when fresh; ``None`` until a response described it."""
-        bucket = self._buckets.get(channel_id)
+    def limit(self, channel_id: int, kind: MessageRequest = MessageRequest.SEND) -> int | None:
+        """The size of the channel's bucket for ``kind`` when fresh; ``None`` until one was described."""
+        bucket = self._buckets.get((channel_id, kind))
         return None if bucket is None else bucket.limit
 
     def _forget_stale(self, now: float) -> None:
         stale = [key for key, bucket in self._buckets.items() if bucket.resets_at + FORGET_AFTER_S < now]
-        for channel_id in stale:
-            del self._buckets[channel_id]
+        for key in stale:
+            del self._buckets[key]
 
-    def resets_at(self, channel_id: int) -> float | None:
-        bucket = self._buckets.get(channel_id)
+    def resets_at(self, channel_id: int, kind: MessageRequest = MessageRequest.SEND) -> float | None:
+        bucket = self._buckets.get((channel_id, kind))
         return None if bucket is None else bucket.resets_at
 
-    def next_accepted(self, channel_id: int) -> asyncio.Future[None]:
-        """Resolves when the next message posted to ``channel_id`` has been accepted."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._accept_waiters.setdefault(channel_id, []).append(future)
+    def next_accepted(
+        self, channel_id: int, kind: MessageRequest = MessageRequest.SEND, message_id: int | None = None
+    ) -> asyncio.Future[JSON | None]:
+        """Resolves when the next request of ``kind`` in ``channel_id`` (on ``message_id``, for an edit or
+        a deletion) has been accepted, with the response's JSON object (the message, for a send or an
+        edit) or ``None`` when it has none."""
+        future: asyncio.Future[JSON | None] = asyncio.get_running_loop().create_future()
+        self._accept_waiters.setdefault((channel_id, kind, message_id), []).append(future)
         return future
 
     def stop_waiting_for(self, channel_id: int) -> None:
-        """Stop waiting for messages to be accepted in ``channel_id`` (its sender stopped)."""
-        for waiter in self._accept_waiters.pop(channel_id, []):
-            waiter.cancel()
+        """Stop waiting for requests to be accepted in ``channel_id`` (its sender stopped)."""
+        for key in [key for key in self._accept_waiters if key[0] == channel_id]:
+            for waiter in self._accept_waiters.pop(key):
+                waiter.cancel()
 
     @contextlib.asynccontextmanager
     async def global_slot(self) -> AsyncIterator[None]:

@@ -127,3 +127,112 @@ def plan_channel(
         if decision.hold_until is not None:
             holds.append(decision.hold_until)
     return Wait(hold_until=min(holds) if holds else None)
+
+
+# -- a verdict shown while it is written ------------------------------------------------------------
+#
+# A streamed verdict is posted as soon as its first words are ready (as the debate's last message, in the
+# slot kept for it) and then edited as it grows. Its messages are the packing of its current embeds; the
+# ones already posted are brought to that packing by edits (and deletions, when the text got shorter), the
+# ones not yet posted go out as messages in turn.
+
+EDIT_INTERVAL_S = 1.0
+"""A message changes at most once a second, and the drafts streaming into one channel are edited at most
+once a second all together (the pace of Discord's edit bucket, 5 per 5 s per channel): the bucket's slack
+is left for the final edits, which end debates."""
+
+
+@dataclass(frozen=True, slots=True)
+class EditPart:
+    """Replace the embeds of the verdict's ``index``-th posted message with ``embeds``."""
+
+    index: int
+    embeds: list[Embed]
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePart:
+    """Delete the verdict's ``index``-th posted message: the verdict no longer reaches it."""
+
+    index: int
+
+
+PartChange = EditPart | DeletePart
+
+
+def part_change(shown: Sequence[Sequence[Embed]], layout: Sequence[Sequence[Embed]]) -> PartChange | None:
+    """The next change that brings the posted messages (``shown``: what each shows) to ``layout``.
+
+    A message past the end of the layout is deleted first, the last one first (deletion is not paced like
+    edits, and stale text should not linger); then the first message that differs is edited. Messages of
+    the layout not posted yet are no change: they are posted in turn, in order.
+    """
+    if len(shown) > len(layout):
+        return DeletePart(len(shown) - 1)
+    for index, (showing, wanted) in enumerate(zip(shown, layout, strict=False)):
+        if list(showing) != list(wanted):
+            return EditPart(index, list(wanted))
+    return None
+
+
+def unposted(shown_count: int, layout: Sequence[Sequence[Embed]]) -> list[Embed]:
+    """The embeds of the layout's messages that are not posted yet, in order."""
+    return [embed for message in layout[shown_count:] for embed in message]
+
+
+def bucket_allows_from(slots: int | None, resets_at: float | None) -> float:
+    """When a bucket takes its next request: at once (``-inf``), unless it is spent (``slots`` 0); then
+    when it resets."""
+    return resets_at if slots == 0 and resets_at is not None else float("-inf")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFor(Generic[Key]):
+    """A change the verdict of debate ``key`` waits for.
+
+    ``final``: the verdict is complete (this change brings it to its last form); ``last_changed``: when
+    that verdict was last changed; ``not_before``: when the message may change again (``EDIT_INTERVAL_S``
+    after it last did).
+    """
+
+    key: Key
+    change: PartChange
+    final: bool
+    last_changed: float
+    not_before: float = float("-inf")
+
+
+def plan_changes(
+    pending: Sequence[ChangeFor[Key]],
+    *,
+    now: float,
+    last_edit: float,
+    edits_from: float,
+    deletes_from: float,
+) -> ChangeFor[Key] | Wait:
+    """Which verdict to change now in a channel several may stream into, or when the next change is
+    allowed.
+
+    ``last_edit``: when the channel's previous edit was answered; ``edits_from`` / ``deletes_from``: when
+    its edit / delete bucket takes the next request (:func:`bucket_allows_from`). Drafts are edited
+    ``EDIT_INTERVAL_S`` apart, taking turns (the one changed least recently first); a complete verdict is
+    edited as soon as its message and the bucket allow. Deletions go first, then complete verdicts.
+    """
+
+    def allowed_from(waiting: ChangeFor[Key]) -> float:
+        if isinstance(waiting.change, DeletePart):
+            return deletes_from
+        paced = float("-inf") if waiting.final else last_edit + EDIT_INTERVAL_S
+        return max(edits_from, waiting.not_before, paced)
+
+    due = [waiting for waiting in pending if now >= allowed_from(waiting)]
+    if due:
+        return min(
+            due,
+            key=lambda waiting: (
+                isinstance(waiting.change, EditPart),
+                not waiting.final,
+                waiting.last_changed,
+            ),
+        )
+    return Wait(hold_until=min(map(allowed_from, pending))) if pending else Wait()

@@ -41,6 +41,7 @@ THREAD_NAME_LIMIT = 100
 VERDICT_TITLE = "⚖️ Verdict"
 VERDICT_COLOUR = 0xF1C40F
 CUT_OFF_MARK = "\n\n*(cut off)*"
+WRITING_FOOTER = "✍️ writing…"
 
 
 class EmbedFooter(TypedDict):
@@ -229,6 +230,13 @@ def verdict_embeds(
     return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body, footer, fields)
 
 
+def draft_verdict_embeds(text: str) -> list[Embed]:
+    """The verdict while it is written: the text so far (links revealed), continued like the final one,
+    with a footer saying it is still being written."""
+    body = reveal_links(text)
+    return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body if body.strip() else "…", WRITING_FOOTER)
+
+
 PANEL_PREVIEW_LIMIT = 300
 
 
@@ -292,6 +300,10 @@ def progress_state(answered: int, panel_size: int, round_number: int = 1, rounds
     if rounds > 1:
         return f"⏳ round {round_number}/{rounds} · {answered}/{panel_size} answered"
     return f"⏳ {answered}/{panel_size} answered"
+
+
+def writing_state() -> str:
+    return "✍️ writing the verdict…"
 
 
 def done_state(wall_s: float) -> str:

@@ -3,7 +3,9 @@
 Debates hand their messages to a :class:`DebateQueue` as results land; the channel's
 :class:`ChannelSender` decides, across every debate in that channel, what to post next within the
 channel's message bucket (:func:`bot.core.pacing.plan_channel`), posts one message at a time and knows
-which debate each accepted message belongs to. A debate is finished on Discord when its queue is
+which debate each accepted message belongs to. A debate's verdict is shown while it is written: posted
+with its first words in its turn, then edited as it grows (:mod:`bot.core.pacing` paces the edits of every
+verdict streaming into the channel together). A debate is finished on Discord when its queue is
 :meth:`~DebateQueue.delivered`.
 """
 
@@ -12,14 +14,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import discord
 
-from bot.core.pacing import Backlog, SendFor, plan_channel
-from bot.core.render import Embed
+from bot.core.pacing import (
+    EDIT_INTERVAL_S,
+    Backlog,
+    ChangeFor,
+    EditPart,
+    PartChange,
+    SendFor,
+    bucket_allows_from,
+    part_change,
+    plan_changes,
+    plan_channel,
+    unposted,
+)
+from bot.core.render import Embed, pack_messages
 from bot.errors import needs_permission
-from bot.ratelimits import RateLimits
+from bot.ratelimits import JSON, MessageRequest, RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +49,23 @@ class PostingStopped(Exception):
     """The channel's sender stopped (the bot is closing) before everything was posted."""
 
 
+@dataclass
+class PostedPart:
+    """One posted message of a debate's verdict: its id and the embeds it shows now."""
+
+    message_id: int
+    shown: list[Embed]
+    changed_at: float
+
+
 class DebateQueue:
     """One debate's messages for its channel, in the order they must appear.
 
-    Personas are added as they land and the verdict last (or :meth:`close` when the debate ends without
-    one, optionally with a note that goes after everything queued). :meth:`delivered` waits until all of
-    it has been accepted by Discord, and raises what stopped it from being posted.
+    Personas are added as they land; then the verdict, shown while it is written (:meth:`draft_verdict`,
+    each time with all of it so far) and last as it stands (:meth:`add_verdict`) — or :meth:`close` when
+    the debate ends without one, optionally with a note that goes after everything queued.
+    :meth:`delivered` waits until all of it has been accepted by Discord, the verdict's last edit
+    included, and raises what stopped it from being posted.
     """
 
     def __init__(self, personas: int, permission: str) -> None:
@@ -52,24 +79,42 @@ class DebateQueue:
         self._ready: list[Embed] = []
         self._ready_since = 0.0
         self._note: str | None = None
+        self._verdict: list[Embed] | None = None
+        """The newest verdict embeds (a draft until :meth:`add_verdict`); ``None`` before the first draft,
+        and once the debate was closed without its verdict (what Discord shows of a draft stays)."""
+        self._lead: list[Embed] = []
+        """Personas that went out in the verdict's first message, ahead of it."""
+        self._parts: list[PostedPart] = []
+        self.last_changed = float("-inf")
+        """When one of the verdict's messages was last edited or deleted (edits take turns by it)."""
         self._sender: ChannelSender | None = None
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # -- the debate's side --------------------------------------------------------------------------
 
     def add_persona(self, embeds: Sequence[Embed]) -> None:
-        self._enqueue(embeds)
+        self._mark_ready()
+        self._ready.extend(embeds)
         self._awaiting = max(0, self._awaiting - 1)
+        self._wake_sender()
+
+    def draft_verdict(self, embeds: Sequence[Embed]) -> None:
+        """The verdict as written so far, all of it: posted in its turn, then edited as it changes."""
+        if self._verdict_pending:
+            self._set_verdict(embeds)
 
     def add_verdict(self, embeds: Sequence[Embed]) -> None:
-        """The last thing to post (empty when there is no verdict); nothing may be added after it."""
-        self._enqueue(embeds)
+        """The last thing to post (empty when there is no verdict); nothing may be added after it. A draft
+        already shown is edited to it, continued in further messages or shortened as it needs."""
+        self._set_verdict(embeds)
         self._verdict_pending = False
-        self._awaiting = 0
         self._wake_sender()
 
     def close(self, note: str | None = None) -> None:
-        """No more answers will come: post what is queued, then ``note`` if given."""
+        """No more answers will come: post what is queued, then ``note`` if given. A verdict still being
+        written stays as Discord shows it."""
+        if self._verdict_pending:
+            self._verdict = None
         self._awaiting = 0
         self._verdict_pending = False
         self._note = note
@@ -88,15 +133,36 @@ class DebateQueue:
 
     # -- the sender's side --------------------------------------------------------------------------
 
-    def _enqueue(self, embeds: Sequence[Embed]) -> None:
-        if not self._ready:
-            self._ready_since = asyncio.get_running_loop().time()
-        self._ready.extend(embeds)
+    def _set_verdict(self, embeds: Sequence[Embed]) -> None:
+        self._mark_ready()
+        self._verdict = list(embeds)
+        self._awaiting = 0
         self._wake_sender()
+
+    def _mark_ready(self) -> None:
+        """Note when what is ready began to wait, if nothing was waiting before."""
+        if not self._unposted():
+            self._ready_since = asyncio.get_running_loop().time()
 
     def _wake_sender(self) -> None:
         if self._sender is not None:
             self._sender.wake()
+
+    def _layout(self) -> list[list[Embed]]:
+        """The verdict's messages as they should read now (after its first one was posted)."""
+        return pack_messages([*self._lead, *(self._verdict or [])])
+
+    def _unposted(self) -> list[Embed]:
+        """What waits for a message: ready personas and the verdict, or the verdict's further messages."""
+        if not self._parts:
+            return [*self._ready, *(self._verdict or [])]
+        return [] if self._verdict is None else unposted(len(self._parts), self._layout())
+
+    def _part_change(self) -> PartChange | None:
+        """The next edit or deletion that brings the verdict's posted messages up to date."""
+        if not self._parts or self._verdict is None:
+            return None
+        return part_change([part.shown for part in self._parts], self._layout())
 
     @property
     def attached(self) -> bool:
@@ -105,27 +171,48 @@ class DebateQueue:
 
     @property
     def finished(self) -> bool:
-        """Whether nothing is left to post now or later."""
+        """Whether nothing is left to post or edit now or later."""
         return self._done.done() or (
-            not self._verdict_pending and self._awaiting == 0 and not self._ready and self._note is None
+            not self._verdict_pending
+            and self._awaiting == 0
+            and self._note is None
+            and not self._ready
+            and not self._unposted()
+            and self._part_change() is None
         )
 
     def backlog(self) -> Backlog[DebateQueue]:
         return Backlog(
             key=self,
-            ready=tuple(self._ready),
+            ready=tuple(self._unposted()),
             awaiting=self._awaiting,
-            verdict_pending=self._verdict_pending,
+            verdict_pending=self._verdict_pending and self._verdict is None,
             ready_since=self._ready_since,
             note=self._note is not None,
         )
 
-    def _posted(self, decision: SendFor[DebateQueue]) -> None:
+    def _posted(self, decision: SendFor[DebateQueue], message_id: int) -> None:
+        now = asyncio.get_running_loop().time()
         if decision.note:
             self._note = None
+            return
+        sent = decision.embeds
+        if not self._parts and len(sent) <= len(self._ready):
+            del self._ready[: len(sent)]  # personas only
         else:
-            del self._ready[: len(decision.embeds)]
-            self._ready_since = asyncio.get_running_loop().time()
+            if not self._parts:  # the verdict's first message, after every persona still waiting
+                self._lead, self._ready = list(sent[: len(self._ready)]), []
+            self._parts.append(PostedPart(message_id, list(sent), now))
+        self._ready_since = now
+
+    def _changed(self, change: PartChange) -> None:
+        now = asyncio.get_running_loop().time()
+        self.last_changed = now
+        if isinstance(change, EditPart):
+            part = self._parts[change.index]
+            part.shown, part.changed_at = change.embeds, now
+        else:
+            del self._parts[change.index]
 
     def _end(self, error: BaseException | None) -> None:
         if self._done.done():
@@ -138,7 +225,8 @@ class DebateQueue:
 
 
 class ChannelSender:
-    """Posts the messages of every debate in one channel, one at a time, within its message bucket."""
+    """Posts the messages of every debate in one channel, one request at a time: messages within the
+    channel's message bucket, the edits of streaming verdicts within its edit bucket."""
 
     def __init__(
         self,
@@ -154,8 +242,9 @@ class ChannelSender:
         self._queues: list[DebateQueue] = []
         self._wake = asyncio.Event()
         self._sent_before_known = 0
+        self._last_edit = float("-inf")
         self._task = asyncio.create_task(self._run(), name=f"channel-sender-{channel_id}")
-        self._finishing: set[asyncio.Task[discord.Message]] = set()
+        self._finishing: set[asyncio.Task[Any]] = set()
 
     def join(self, queue: DebateQueue) -> None:
         queue._sender = self
@@ -188,7 +277,8 @@ class ChannelSender:
             self._senders._forget(self)
 
     async def _post_next(self) -> float | None:
-        """Post the next message if it is time; return how long to wait before deciding again."""
+        """Post the next message, or make the next edit, if it is time; return how long to wait before
+        deciding again."""
         for queue in [queue for queue in self._queues if queue.finished]:
             self._queues.remove(queue)
             queue._end(None)
@@ -205,56 +295,133 @@ class ChannelSender:
         if isinstance(decision, SendFor):
             await self._send(decision)
             return None
+        change = plan_changes(
+            self._pending_changes(),
+            now=now,
+            last_edit=self._last_edit,
+            edits_from=self._bucket_allows_from(MessageRequest.EDIT),
+            deletes_from=self._bucket_allows_from(MessageRequest.DELETE),
+        )
+        if isinstance(change, ChangeFor):
+            await self._change(change.key, change.change)
+            return None
         resets_at = self._limits.resets_at(self.channel_id)
-        wake_at = [at for at in (decision.hold_until, resets_at) if at is not None and at > now]
+        wake_at = [
+            at for at in (decision.hold_until, change.hold_until, resets_at) if at is not None and at > now
+        ]
         return min(wake_at) - now + 0.01 if wake_at else IDLE_WAIT_S
 
-    async def _send(self, decision: SendFor[DebateQueue]) -> None:
-        """Post one message and return once Discord accepted it.
+    def _pending_changes(self) -> list[ChangeFor[DebateQueue]]:
+        pending: list[ChangeFor[DebateQueue]] = []
+        for queue in self._queues:
+            change = queue._part_change()
+            if change is not None:
+                not_before = queue._parts[change.index].changed_at + EDIT_INTERVAL_S
+                final = not queue._verdict_pending
+                pending.append(ChangeFor(queue, change, final, queue.last_changed, not_before))
+        return pending
+
+    def _bucket_allows_from(self, kind: MessageRequest) -> float:
+        return bucket_allows_from(
+            self._limits.slots(self.channel_id, kind), self._limits.resets_at(self.channel_id, kind)
+        )
+
+    async def _request(
+        self,
+        kind: MessageRequest,
+        request: Callable[[], Coroutine[Any, Any, Any]],
+        message_id: int | None = None,
+    ) -> tuple[asyncio.Task[Any], JSON | None]:
+        """Start ``request()`` in its global slot and return once Discord accepted it (with what Discord
+        answered) or it ended, well or badly.
 
         That may be before discord.py returns: after taking a bucket's last slot it sleeps out the window
-        before returning, and that sleep must not hold up the debates; it finishes in the background.
+        before returning, and that sleep must not hold up the channel; it finishes in the background.
         """
+        accepted = self._limits.next_accepted(self.channel_id, kind, message_id)
+        async with self._limits.global_slot():
+            task = asyncio.create_task(request())
+        task.add_done_callback(lambda _: _set_done(accepted))
+        body = await accepted
+        if not task.done():
+            self._finish_in_background(task)
+        return task, body
+
+    async def _send(self, decision: SendFor[DebateQueue]) -> None:
+        """Post one message and return once Discord accepted it."""
         queue = decision.key
         content = queue._note if decision.note else None
         embeds = [discord.Embed.from_dict(dict(embed)) for embed in decision.embeds]
-        accepted = self._limits.next_accepted(self.channel_id)
-        async with self._limits.global_slot():
-            if queue.replying_to is None:
-                sent = self._channel.send(content=content, embeds=embeds, allowed_mentions=NO_PINGS)
-            else:
-                reference = discord.MessageReference(
-                    message_id=queue.replying_to, channel_id=self.channel_id, fail_if_not_exists=False
-                )
-                sent = self._channel.send(
-                    content=content, embeds=embeds, reference=reference, allowed_mentions=NO_PINGS
-                )
-            sending = asyncio.create_task(sent)
-        sending.add_done_callback(lambda _: _set_done(accepted))
-        await accepted  # the trace saw it accepted, or the request ended (well or badly)
+        replying_to = queue.replying_to
+
+        def send() -> Coroutine[Any, Any, discord.Message]:
+            if replying_to is None:
+                return self._channel.send(content=content, embeds=embeds, allowed_mentions=NO_PINGS)
+            reference = discord.MessageReference(
+                message_id=replying_to, channel_id=self.channel_id, fail_if_not_exists=False
+            )
+            return self._channel.send(
+                content=content, embeds=embeds, reference=reference, allowed_mentions=NO_PINGS
+            )
+
+        sending, body = await self._request(MessageRequest.SEND, send)
+        if not sending.done() and "id" not in (body or {}):
+            await asyncio.wait({sending})  # not seen so far: the trace reads the body of every accepted post
         if sending.done():
             try:
                 async with needs_permission(queue.permission, "post the debate's answers"):
-                    sending.result()
+                    message_id = sending.result().id
             except Exception as error:  # that debate stops posting; the others in the channel go on
-                log.warning("posting to channel %s failed: %r", self.channel_id, error)
-                queue._end(error)
-                self._queues.remove(queue)
+                self._stop_posting(queue, error)
                 return
         else:
-            self._finish_in_background(sending)
+            message_id = int((body or {})["id"])
         if self._limits.slots(self.channel_id) is None:
             self._sent_before_known += 1
-        queue._posted(decision)
+        queue._posted(decision, message_id)
 
-    def _finish_in_background(self, task: asyncio.Task[discord.Message]) -> None:
-        """Keep an accepted message's request alive while discord.py sleeps out the bucket, then forget it."""
+    async def _change(self, queue: DebateQueue, change: PartChange) -> None:
+        """Edit or delete one message of a debate's verdict and return once Discord accepted it."""
+        message_id = queue._parts[change.index].message_id
+        message = self._channel.get_partial_message(message_id)
+        if isinstance(change, EditPart):
+            embeds = [discord.Embed.from_dict(dict(embed)) for embed in change.embeds]
+            task, _ = await self._request(
+                MessageRequest.EDIT,
+                lambda: message.edit(embeds=embeds, allowed_mentions=NO_PINGS),
+                message_id,
+            )
+            self._last_edit = asyncio.get_running_loop().time()
+        else:
+            task, _ = await self._request(MessageRequest.DELETE, message.delete, message_id)
+        if task.done():
+            try:
+                async with needs_permission(queue.permission, "show the verdict as it is written"):
+                    task.result()
+            except discord.NotFound as error:
+                if isinstance(change, EditPart):
+                    self._stop_posting(queue, error)
+                    return
+                # a message deleted already is what the deletion wanted
+            except Exception as error:
+                self._stop_posting(queue, error)
+                return
+        queue._changed(change)
+
+    def _stop_posting(self, queue: DebateQueue, error: BaseException) -> None:
+        """That debate stops posting; the others in the channel go on."""
+        log.warning("posting to channel %s failed: %r", self.channel_id, error)
+        queue._end(error)
+        self._queues.remove(queue)
+
+    def _finish_in_background(self, task: asyncio.Task[Any]) -> None:
+        """Keep an accepted request alive while discord.py sleeps out the bucket, then forget it."""
         self._finishing.add(task)
 
-        def done(finished: asyncio.Task[discord.Message]) -> None:
+        def done(finished: asyncio.Task[Any]) -> None:
             self._finishing.discard(finished)
             if not finished.cancelled() and finished.exception() is not None:
-                log.warning("an accepted message's request ended badly: %r", finished.exception())
+                log.warning("an accepted request ended badly: %r", finished.exception())
 
         task.add_done_callback(done)
 
@@ -264,7 +431,7 @@ class ChannelSender:
             await self._task
 
 
-def _set_done(future: asyncio.Future[None]) -> None:
+def _set_done(future: asyncio.Future[JSON | None]) -> None:
     if not future.done():
         future.set_result(None)
 

@@ -9,13 +9,31 @@ from hypothesis import strategies as st
 
 from bot.core.debate import DebateStats, PersonaReply
 from bot.core.llm import TokenUsage
-from bot.core.pacing import HOLD_S, Backlog, Send, SendFor, Wait, plan, plan_channel
+from bot.core.pacing import (
+    EDIT_INTERVAL_S,
+    HOLD_S,
+    Backlog,
+    ChangeFor,
+    DeletePart,
+    EditPart,
+    Send,
+    SendFor,
+    Wait,
+    bucket_allows_from,
+    part_change,
+    plan,
+    plan_changes,
+    plan_channel,
+    unposted,
+)
 from bot.core.personas import Persona
 from bot.core.render import (
     EMBED_CHARS_PER_MESSAGE,
     EMBEDS_PER_MESSAGE,
     Embed,
+    draft_verdict_embeds,
     embed_size,
+    pack_messages,
     persona_embeds,
     verdict_embeds,
 )
@@ -291,3 +309,107 @@ def test_debates_sharing_a_channel_post_in_order_and_each_verdict_on_arrival(
         in_arrival_order = [embed for _, unit in sorted(arrivals, key=lambda a: a[0]) for embed in unit]
         assert channel.posted[n] == in_arrival_order + verdict, "each debate in order, its verdict last"
         assert channel.verdict_posted_at[n] == verdict_at, "a slot was kept for every verdict"
+
+
+# -- a verdict shown while it is written --------------------------------------------------------------
+
+
+def test_a_growing_draft_edits_its_last_message_and_continues_in_a_new_one() -> None:
+    short = pack_messages(draft_verdict_embeds("The crux is "))
+    longer = pack_messages(draft_verdict_embeds("The crux is who was aboard."))
+    assert part_change(short, short) is None
+    assert part_change(short, longer) == EditPart(0, longer[0])
+    past_one_message = pack_messages(draft_verdict_embeds("The crux is who was aboard. " * 300))
+    assert len(past_one_message) == 2
+    assert part_change(short, past_one_message) == EditPart(0, past_one_message[0])
+    assert part_change(past_one_message[:1], past_one_message) is None, (
+        "the new message is posted, not edited"
+    )
+    assert unposted(1, past_one_message) == past_one_message[1]
+    assert unposted(2, past_one_message) == []
+
+
+def test_a_verdict_that_got_shorter_deletes_its_surplus_messages_last_first_then_edits() -> None:
+    long = pack_messages(draft_verdict_embeds("Aboard were workers. " * 800))
+    assert len(long) >= 3
+    final = pack_messages(verdict_embeds(PersonaReply("Justified.", "m", 1.0, TokenUsage()), STATS))
+    assert part_change(long, final) == DeletePart(len(long) - 1)
+    assert part_change(long[:1], final) == EditPart(0, final[0])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=3000), min_size=1, max_size=8),
+    restart_at=st.integers(0, 8),
+    final_length=st.integers(1, 12000),
+)
+def test_posted_messages_always_end_exactly_as_the_final_verdict(
+    texts: list[str], restart_at: int, final_length: int
+) -> None:
+    """Cumulative drafts (one restarted shorter, as when a fallback model takes over), then the final:
+    applying the changes and posting what is unposted converges to the final layout."""
+    drafts, text = [], ""
+    for index, piece in enumerate(texts):
+        text = piece if index == restart_at else text + piece
+        drafts.append(pack_messages(draft_verdict_embeds(text)))
+    final_text = ("A long verdict. " * 1000)[:final_length]
+    final = pack_messages(verdict_embeds(PersonaReply(final_text, "m", 1.0, TokenUsage()), STATS))
+    shown: list[list[Embed]] = []
+    for layout in [*drafts, final]:
+        for _step in range(50):
+            change = part_change(shown, layout)
+            if isinstance(change, DeletePart):
+                del shown[change.index]
+            elif isinstance(change, EditPart):
+                shown[change.index] = change.embeds
+            elif rest := unposted(len(shown), layout):
+                shown.append(pack_messages(rest)[0])
+            else:
+                break
+        assert shown == layout
+    assert "".join(embed["description"] for message in shown for embed in message) == final_text
+
+
+def draft_change(
+    key: str, *, final: bool = False, last: float = 0.0, not_before: float = 0.0
+) -> ChangeFor[str]:
+    return ChangeFor(key, EditPart(0, []), final, last, not_before)
+
+
+def test_drafts_are_edited_a_second_apart_taking_turns() -> None:
+    a, b = draft_change("a", last=5.0), draft_change("b", last=3.0)
+    free = {"edits_from": float("-inf"), "deletes_from": float("-inf")}
+    assert plan_changes([a, b], now=10.0, last_edit=9.5, **free) == Wait(hold_until=9.5 + EDIT_INTERVAL_S)
+    assert plan_changes([a, b], now=10.5, last_edit=9.5, **free) == b, "the one changed longest ago"
+    assert plan_changes([], now=10.5, last_edit=9.5, **free) == Wait()
+
+
+def test_a_message_changes_at_most_once_a_second() -> None:
+    fresh = draft_change("a", final=True, not_before=10.8)
+    free = {"edits_from": float("-inf"), "deletes_from": float("-inf")}
+    assert plan_changes([fresh], now=10.0, last_edit=0.0, **free) == Wait(hold_until=10.8)
+
+
+def test_a_complete_verdict_is_edited_first_and_without_the_drafts_pace_but_within_the_bucket() -> None:
+    draft, final = draft_change("a", last=0.0), draft_change("b", final=True, last=9.0)
+    free = {"edits_from": float("-inf"), "deletes_from": float("-inf")}
+    assert plan_changes([draft, final], now=10.0, last_edit=9.9, **free) == final
+    assert plan_changes([draft, final], now=11.0, last_edit=9.9, **free) == final
+    spent = {"edits_from": 12.0, "deletes_from": float("-inf")}
+    assert plan_changes([draft, final], now=11.0, last_edit=9.9, **spent) == Wait(hold_until=12.0)
+
+
+def test_deletions_go_first_within_their_own_bucket() -> None:
+    deletion = ChangeFor("a", DeletePart(1), True, 0.0)
+    final = draft_change("b", final=True)
+    free = {"edits_from": float("-inf"), "deletes_from": float("-inf")}
+    assert plan_changes([final, deletion], now=10.0, last_edit=9.9, **free) == deletion
+    spent = {"edits_from": float("-inf"), "deletes_from": 10.4}
+    assert plan_changes([final, deletion], now=10.0, last_edit=9.9, **spent) == final
+    assert plan_changes([deletion], now=10.0, last_edit=9.9, **spent) == Wait(hold_until=10.4)
+
+
+def test_a_bucket_takes_requests_until_it_is_spent_then_waits_for_its_reset() -> None:
+    assert bucket_allows_from(None, None) == float("-inf")
+    assert bucket_allows_from(2, 15.0) == float("-inf")
+    assert bucket_allows_from(0, 15.0) == 15.0

@@ -18,9 +18,12 @@ from bot.core.render import (
     EMBEDS_PER_MESSAGE,
     FOOTER_LIMIT,
     TITLE_LIMIT,
+    VERDICT_COLOUR,
     VERDICT_TITLE,
+    WRITING_FOOTER,
     Embed,
     done_state,
+    draft_verdict_embeds,
     embed_size,
     failed_state,
     pack_messages,
@@ -31,6 +34,7 @@ from bot.core.render import (
     stopped_state,
     thread_name,
     verdict_embeds,
+    writing_state,
 )
 from bot.core.stances import Stance
 from bot.core.text import discord_length, overflow, reveal_links, split_text
@@ -366,3 +370,36 @@ def test_structured_answers_of_any_size_render_within_limits(
         for field in embed.get("fields", []):
             assert 0 < discord_length(field["name"]) <= 256
             assert 0 < discord_length(field["value"]) <= 1024
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=any_text)
+def test_a_draft_verdict_of_any_size_renders_whole_within_limits(text: str) -> None:
+    embeds = draft_verdict_embeds(text)
+    assert_valid_messages(pack_messages(embeds))
+    assert embeds[0]["title"] == VERDICT_TITLE
+    assert all(embed["color"] == VERDICT_COLOUR for embed in embeds)
+    assert [embed.get("footer") for embed in embeds] == [None] * (len(embeds) - 1) + [
+        {"text": WRITING_FOOTER}
+    ]
+    shown = "".join(embed["description"] for embed in embeds)
+    assert shown == (reveal_links(text) if reveal_links(text).strip() else "…")
+
+
+def test_a_draft_verdict_reveals_links_and_is_not_marked_cut_off() -> None:
+    (embed,) = draft_verdict_embeds("Read [the rules](https://parley.example/rules) before you")
+    assert embed["description"] == "Read the rules (https://parley.example/rules) before you"
+    assert CUT_OFF_MARK not in embed["description"]
+    assert draft_verdict_embeds("")[0]["description"] == "…"
+
+
+def test_a_draft_and_its_final_verdict_differ_only_in_the_footer_while_the_text_is_the_same() -> None:
+    text = "The crux: who was aboard. " * 400
+    draft = draft_verdict_embeds(text)
+    final = verdict_embeds(reply(text), STATS)
+    assert len(draft) == len(final) > 1
+    assert [{**embed, "footer": None} for embed in draft] == [{**embed, "footer": None} for embed in final]
+
+
+def test_the_writing_state_says_the_verdict_is_being_written() -> None:
+    assert writing_state() == "✍️ writing the verdict…"
