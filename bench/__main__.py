@@ -149,7 +149,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
         closest = min(gaps) if gaps else float("inf")
         rows.append(
             Row(
-                "verdict streamed over 4 s: first words in Discord after its first chunk; closest edits; 429s",
+                "verdict streamed over 4 s: first words shown after its first chunk; closest edits; 429s",
                 f"worst {worst_visible * 1000:.0f} ms of {len(streamed)}; {closest:.2f} s; {stream_limited}",
                 "≤ 1.2 s; ≥ 1 s; 0",
                 worst_visible <= 1.2 and closest >= 1.0 and stream_limited == 0,
