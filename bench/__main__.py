@@ -121,6 +121,42 @@ async def run(args: argparse.Namespace) -> list[Row]:
         )
 
         before_429 = rig.count_429()
+        two_rounds = [
+            await rig.debate(make_plan(1500 + n, DEFAULT_PANEL, rng, rounds=2))
+            for n in range(max(2, args.runs // 2))
+        ]
+        rounds_ratio = statistics.median(m.wall_over_floor for m in two_rounds)
+        rounds_limited = rig.count_429() - before_429
+        rows.append(
+            Row(
+                "rounds:2, 4 personas: wall / (each round's slowest persona, summed, + verdict); 429s",
+                f"{rounds_ratio:.3f} (median of {len(two_rounds)}; wall "
+                f"{statistics.median(m.wall_s for m in two_rounds):.2f} s); {rounds_limited}",
+                "≤ 1.10; 0",
+                rounds_ratio <= 1.10 and rounds_limited == 0,
+            )
+        )
+
+        before_429 = rig.count_429()
+        streamed = [
+            await rig.debate(make_plan(1700 + n, DEFAULT_PANEL, rng, verdict_stream_s=4.0))
+            for n in range(max(2, args.runs // 3))
+        ]
+        visible = [m.verdict_visible_after_first_event_s for m in streamed]
+        gaps = [m.closest_edits_s for m in streamed if m.closest_edits_s is not None]
+        stream_limited = rig.count_429() - before_429
+        worst_visible = max(v if v is not None else float("inf") for v in visible)
+        closest = min(gaps) if gaps else float("inf")
+        rows.append(
+            Row(
+                "verdict streamed over 4 s: first words shown after its first chunk; closest edits; 429s",
+                f"worst {worst_visible * 1000:.0f} ms of {len(streamed)}; {closest:.2f} s; {stream_limited}",
+                "≤ 1.2 s; ≥ 1 s; 0",
+                worst_visible <= 1.2 and closest >= 1.0 and stream_limited == 0,
+            )
+        )
+
+        before_429 = rig.count_429()
         tens = [
             await rig.debate(make_plan(2000 + n, rig.ten_panel, rng), guild=rig.ten_guild)
             for n in range(max(2, args.runs // 2))

@@ -18,38 +18,66 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.core.personas import Persona
 from bot.store import Store
 from tests.e2e.harness import final_status, status_of
-from tests.fakes.fake_discord import FakeChannel, FakeDiscord, FakeGuild, FakeInteraction, FakeMember
-from tests.fakes.fake_gemini import FakeGemini, GeminiCall, Outcome, Reply
+from tests.fakes.fake_discord import (
+    FakeChannel,
+    FakeDiscord,
+    FakeGuild,
+    FakeInteraction,
+    FakeMember,
+    RecordedRequest,
+)
+from tests.fakes.fake_gemini import FakeGemini, GeminiCall, Outcome, Reply, even_chunks
 
 DISCORD_TOKEN = "bench-discord-token"
 GEMINI_KEY = "bench-gemini-key"
 _TAG = re.compile(r"\[#(\d+)\]")
+_ROUND = re.compile(r"This is round (\d+)")
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What the fake Gemini will do for one debate: each persona's latency and reply length, the verdict's."""
+    """What the fake Gemini will do for one debate: each persona's latency in each round and its reply
+    length, the verdict's latency and how long it then streams."""
 
     tag: int
     persona_latency: dict[str, float]
     reply_length: dict[str, int]
     verdict_latency: float
+    later_rounds: tuple[dict[str, float], ...] = ()
+    """Each persona's latency in rounds 2, 3…"""
+    verdict_stream_s: float = 0.0
+    """After its latency, the verdict arrives in :data:`VERDICT_CHUNKS` events spread over this long."""
 
     @property
     def question(self) -> str:
         return f"[#{self.tag}] Was the destruction of the Death Star justified?"
 
     @property
+    def rounds(self) -> int:
+        return 1 + len(self.later_rounds)
+
+    def latency(self, name: str, round_number: int) -> float:
+        rounds = (self.persona_latency, *self.later_rounds)
+        return rounds[round_number - 1][name]
+
+    @property
     def floor_s(self) -> float:
-        return max(self.persona_latency.values()) + self.verdict_latency
+        """Each round's slowest persona, summed, plus the verdict."""
+        slowest = sum(max(latencies.values()) for latencies in (self.persona_latency, *self.later_rounds))
+        return slowest + self.verdict_latency + self.verdict_stream_s
 
     @property
     def fastest_s(self) -> float:
         return min(self.persona_latency.values())
+
+
+VERDICT_CHUNKS = 8
+STANCES = ("for", "against", "mixed", "unsure")
 
 
 def make_plan(
@@ -60,17 +88,30 @@ def make_plan(
     latency: tuple[float, float] = (0.3, 0.8),
     reply_chars: tuple[int, int] = (300, 800),
     verdict_s: float = 1.0,
+    rounds: int = 1,
+    verdict_stream_s: float = 0.0,
 ) -> Plan:
+    def latencies() -> dict[str, float]:
+        return {persona.name: rng.uniform(*latency) for persona in panel}
+
     return Plan(
         tag=tag,
-        persona_latency={persona.name: rng.uniform(*latency) for persona in panel},
+        persona_latency=latencies(),
         reply_length={persona.name: rng.randint(*reply_chars) for persona in panel},
         verdict_latency=verdict_s,
+        later_rounds=tuple(latencies() for _ in range(rounds - 1)),
+        verdict_stream_s=verdict_stream_s,
     )
 
 
+def _round_of(call: GeminiCall) -> int:
+    found = _ROUND.search(call.user_text)
+    return int(found.group(1)) if found else 1
+
+
 class Script:
-    """Answers the fake Gemini's calls from the plans, by the debate tag in the question."""
+    """Answers the fake Gemini's calls from the plans, by the debate tag in the question: personas with
+    structured answers, the verdict as a stream."""
 
     def __init__(self) -> None:
         self.plans: dict[int, Plan] = {}
@@ -81,11 +122,22 @@ class Script:
         if plan is None:
             return Reply("An answer.")
         if call.system_text.startswith("You chair"):
-            verdict = "On balance justified; the crux is whether the station's crew were combatants. " * 12
+            verdict = "## The crux\nWhether the station's crew were combatants: Persona A says so. " * 12
+            if plan.verdict_stream_s:
+                chunks = even_chunks(verdict, VERDICT_CHUNKS)
+                delay = plan.verdict_stream_s / (VERDICT_CHUNKS - 1)
+                return Reply(verdict, latency=plan.verdict_latency, chunks=chunks, chunk_delay=delay)
             return Reply(verdict, latency=plan.verdict_latency, chunks=(verdict[:300], verdict[300:]))
         name = call.system_text.removeprefix("You are ").split(",", 1)[0]
-        text = (f"{name} argues. " * 80)[: plan.reply_length[name]]
-        return Reply(text, latency=plan.persona_latency[name])
+        number = _round_of(call)
+        text = (f"{name} argues, round {number}. " * 80)[: plan.reply_length[name]]
+        answer = {
+            "stance": STANCES[(len(name) + number) % len(STANCES)],
+            "confidence": 0.7,
+            "key_claim": f"{name} has a point.",
+            "answer": text,
+        }
+        return Reply.json(answer, latency=plan.latency(name, number))
 
 
 @dataclass
@@ -99,6 +151,10 @@ class Measured:
     rest_calls: int
     posts: int
     done: bool
+    verdict_visible_after_first_event_s: float | None = None
+    """From the fake Gemini sending the verdict's first event to its first words reaching Discord."""
+    closest_edits_s: float | None = None
+    """The shortest time between two writes (post or edit) of one verdict message; None without edits."""
 
     @property
     def wall_over_floor(self) -> float:
@@ -229,7 +285,7 @@ class Rig:
             guild=guild,
             channel=channel or guild.text_channel,
             member=member or guild.members[guild.owner_id],
-            options={"question": plan.question},
+            options={"question": plan.question, **({"rounds": plan.rounds} if plan.rounds > 1 else {})},
         )
         async with asyncio.timeout(timeout):
             await final_status(self.discord, interaction)
@@ -276,8 +332,18 @@ class Rig:
         in_order = (
             bool(titles) and titles[-1].endswith("Verdict") and len(titles) == len(plan.persona_latency) + 1
         )
-        verdict_at = posts[-1].t if in_order else float("inf")
-        return Shared(plan, wall_s=verdict_at - t0, posts=len(posts), in_order=in_order)
+        own_ids = {str((r.response or {}).get("id")) for r in posts}
+        edits = [
+            r
+            for r in self.discord.requests
+            if r.route == "PATCH /channels/{channel_id}/messages/{message_id}"
+            and r.path_params.get("message_id") in own_ids
+            and r.status < 300
+        ]
+        final = _final_verdict_write([*posts, *edits]) if in_order else None
+        return Shared(
+            plan, wall_s=(final.t if final else float("inf")) - t0, posts=len(posts), in_order=in_order
+        )
 
     def _measure(self, plan: Plan, interaction: FakeInteraction) -> Measured:
         t0 = interaction.dispatched_at or interaction.created_at
@@ -288,14 +354,53 @@ class Rig:
             if str(interaction.id) in r.path or interaction.token in r.path or thread in r.path
         ]
         posts = [r for r in mine if r.method == "POST" and r.path.endswith(f"/channels/{thread}/messages")]
-        verdict = [r for r in posts if any("Verdict" in e.get("title", "") for e in r.json.get("embeds", []))]
+        writes = [r for r in mine if r.status < 300 and f"/channels/{thread}/messages" in r.path]
+        verdict_posts = [r for r in posts if any("Verdict" in e.get("title", "") for e in _embeds(r))]
+        final = _final_verdict_write(writes)
+        judge = [
+            call
+            for call in self.gemini.calls
+            if call.system_text.startswith("You chair") and plan.question in call.user_text
+        ]
+        first_event = judge[-1].t_first_event if judge else None
         ack = interaction.ack
         return Measured(
             plan=plan,
             acked_s=(ack.t - t0) if ack else float("inf"),
             first_embed_s=(posts[0].t - t0) if posts else float("inf"),
-            wall_s=(verdict[0].t - t0) if verdict else float("inf"),
+            wall_s=(final.t - t0) if final else float("inf"),
             rest_calls=len(mine),
             posts=len(posts),
             done="✅ done in" in status_of(interaction),
+            verdict_visible_after_first_event_s=(
+                verdict_posts[0].t - first_event if verdict_posts and first_event is not None else None
+            ),
+            closest_edits_s=_closest_writes(writes),
         )
+
+
+def _embeds(request: RecordedRequest) -> list[dict[str, Any]]:
+    body = request.json if isinstance(request.json, dict) else {}
+    return list(body.get("embeds") or [])
+
+
+def _final_verdict_write(writes: Sequence[RecordedRequest]) -> RecordedRequest | None:
+    """The write that put the verdict's final text in place: the last one whose footer has its figures."""
+    finals = [r for r in writes if any("speed-up" in e.get("footer", {}).get("text", "") for e in _embeds(r))]
+    return finals[-1] if finals else None
+
+
+def _closest_writes(writes: Sequence[RecordedRequest]) -> float | None:
+    """The shortest time between an edit of a message and the write (post or edit) before it."""
+    last: dict[str, float] = {}
+    closest: float | None = None
+    for request in sorted(writes, key=lambda r: r.t):
+        if request.method == "POST":
+            last[str((request.response or {}).get("id"))] = request.t
+        elif request.method == "PATCH":
+            message = str(request.path_params.get("message_id"))
+            if message in last:
+                gap = request.t - last[message]
+                closest = gap if closest is None else min(closest, gap)
+            last[message] = request.t
+    return closest

@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ROWS = [
     "4 personas, 0.3–0.8 s, verdict 1.0 s: wall / (max persona + verdict)",
     "same: first persona embed − fastest persona latency",
+    "rounds:2, 4 personas: wall / (each round's slowest persona, summed, + verdict); 429s",
+    "verdict streamed over 4 s: first words shown after its first chunk; closest edits; 429s",
     "10 personas, 300–800 chars, 5/5 s bucket: wall / floor; 429s",
     "3 debates sharing one channel (5/5 s bucket): wall / floor; order kept; 429s",
     "5 debates/s for 8 s over 50 channels: p95 wall / single-debate wall",

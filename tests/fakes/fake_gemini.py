@@ -191,7 +191,7 @@ class GeminiCall:
     ``thinkingBudget`` governed), ``thoughts_tokens`` the thought tokens it spent, ``finish_reason`` and
     ``usage`` what the answer reported (None for error answers). ``response_mime_type`` and
     ``response_schema`` are ``generationConfig.responseMimeType`` and ``.responseJsonSchema`` as sent
-    ("" and None when absent).
+    ("" and None when absent). ``t_first_event`` is when a streamed answer's first event was sent.
     """
 
     index: int
@@ -215,6 +215,7 @@ class GeminiCall:
     finish_reason: str | None = None
     usage: Usage | None = None
     t_responded: float | None = None
+    t_first_event: float | None = None
     status: int | None = None
     outcome: Outcome | None = None
     api_key_ok: bool = False
@@ -1352,6 +1353,8 @@ class FakeGemini:
             if i and not await self._pause(chunk_delay):
                 return response
             await response.write(b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\r\n\r\n")
+            if call.t_first_event is None:
+                call.t_first_event = time.monotonic()
         await response.write_eof()
         call.t_responded = time.monotonic()
         return response
