@@ -308,6 +308,7 @@ class DebateService:
         shown while it is written."""
         ending = Ending(failed_state("the debate ended without a verdict"), DebateStatus.FAILED)
         judging: Judging | None = None
+        written = ""  # the verdict's text so far, kept if it breaks off
         run = run_debate(debate.question, debate.panel, self._llm, self.config, rounds=debate.rounds)
         async with contextlib.aclosing(run) as events:
             async for event in events:
@@ -315,6 +316,7 @@ class DebateService:
                     debate.round_number, debate.answered_this_round = event.round, 0
                     debate.status.set(debate.progress())
                 elif isinstance(event, VerdictChunk):
+                    written = event.text
                     debate.queue.draft_verdict(draft_verdict_embeds(event.text))
                 elif isinstance(event, PersonaFinished):
                     debate.usage += event.outcome.usage
@@ -327,7 +329,9 @@ class DebateService:
                     if event.fallback_from is not None:
                         debate.usage += event.fallback_from.usage
                     debate.queue.add_verdict(
-                        verdict_embeds(event.outcome, event.stats, event.positions, event.fallback_from)
+                        verdict_embeds(
+                            event.outcome, event.stats, event.positions, event.fallback_from, written
+                        )
                     )
                     if isinstance(event.outcome, PersonaReply):
                         state = done_state(event.stats.wall_s)

@@ -210,10 +210,19 @@ def verdict_embeds(
     stats: DebateStats,
     positions: Sequence[Position] = (),
     fallback_from: PersonaFailure | None = None,
+    written_before_failing: str = "",
 ) -> list[Embed]:
     """The verdict (or why there is none); below it the council's tally and who changed their mind; the
-    debate's figures in the footer of its last embed, and which model wrote it when the fallback did."""
-    body = f"⚠️ No verdict: {outcome.reason}." if isinstance(outcome, PersonaFailure) else model_text(outcome)
+    debate's figures in the footer of its last embed, and which model wrote it when the fallback did.
+
+    A verdict that broke off mid-stream keeps what was written (``written_before_failing``) and says why
+    it stops there."""
+    if isinstance(outcome, PersonaReply):
+        body = model_text(outcome)
+    elif written_before_failing.strip():
+        body = reveal_links(written_before_failing) + f"\n\n⚠️ *The verdict broke off here: {outcome.reason}.*"
+    else:
+        body = f"⚠️ No verdict: {outcome.reason}."
     fields: list[EmbedField] = []
     if positions:
         fields.append(_field("Council", council_tally(positions), inline=False))

@@ -403,3 +403,15 @@ def test_a_draft_and_its_final_verdict_differ_only_in_the_footer_while_the_text_
 
 def test_the_writing_state_says_the_verdict_is_being_written() -> None:
     assert writing_state() == "✍️ writing the verdict…"
+
+
+def test_a_verdict_that_broke_off_keeps_what_was_written_and_says_why() -> None:
+    failure = PersonaFailure("timed out after 90 s", FailureKind.TIMEOUT, 90.0)
+    (embed,) = verdict_embeds(
+        failure, STATS, written_before_failing="## The crux\nSee [this](https://x.example)"
+    )
+    assert embed["description"] == (
+        "## The crux\nSee this (https://x.example)\n\n⚠️ *The verdict broke off here: timed out after 90 s.*"
+    )
+    (embed,) = verdict_embeds(failure, STATS, written_before_failing="  ")
+    assert embed["description"] == "⚠️ No verdict: timed out after 90 s."
