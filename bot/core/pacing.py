@@ -136,6 +136,11 @@ def plan_channel(
 # ones already posted are brought to that packing by edits (and deletions, when the text got shorter), the
 # ones not yet posted go out as messages in turn.
 
+FIRST_DRAFT_AFTER_S = 0.5
+"""A verdict is first shown as a draft once it has been written for this long. One that is complete
+sooner goes out complete: a message edited at most once a second would otherwise hold its final text
+back for up to a second."""
+
 EDIT_INTERVAL_S = 1.0
 """A message changes at most once a second, and the drafts streaming into one channel are edited at most
 once a second all together (the pace of Discord's edit bucket, 5 per 5 s per channel): the bucket's slack

@@ -22,6 +22,7 @@ import discord
 
 from bot.core.pacing import (
     EDIT_INTERVAL_S,
+    FIRST_DRAFT_AFTER_S,
     Backlog,
     ChangeFor,
     EditPart,
@@ -82,6 +83,8 @@ class DebateQueue:
         self._verdict: list[Embed] | None = None
         """The newest verdict embeds (a draft until :meth:`add_verdict`); ``None`` before the first draft,
         and once the debate was closed without its verdict (what Discord shows of a draft stays)."""
+        self._draft_since: float | None = None
+        """When the first draft of the verdict came (it is shown :data:`FIRST_DRAFT_AFTER_S` later)."""
         self._lead: list[Embed] = []
         """Personas that went out in the verdict's first message, ahead of it."""
         self._parts: list[PostedPart] = []
@@ -101,6 +104,8 @@ class DebateQueue:
     def draft_verdict(self, embeds: Sequence[Embed]) -> None:
         """The verdict as written so far, all of it: posted in its turn, then edited as it changes."""
         if self._verdict_pending:
+            if self._draft_since is None:
+                self._draft_since = asyncio.get_running_loop().time()
             self._set_verdict(embeds)
 
     def add_verdict(self, embeds: Sequence[Embed]) -> None:
@@ -152,10 +157,20 @@ class DebateQueue:
         """The verdict's messages as they should read now (after its first one was posted)."""
         return pack_messages([*self._lead, *(self._verdict or [])])
 
+    def draft_shown_from(self) -> float | None:
+        """While the verdict's first draft waits to be shown, when it may be; else None."""
+        if not self._verdict_pending or self._parts or self._draft_since is None:
+            return None
+        return self._draft_since + FIRST_DRAFT_AFTER_S
+
+    def _draft_held(self) -> bool:
+        shown_from = self.draft_shown_from()
+        return shown_from is not None and asyncio.get_running_loop().time() < shown_from
+
     def _unposted(self) -> list[Embed]:
         """What waits for a message: ready personas and the verdict, or the verdict's further messages."""
         if not self._parts:
-            return [*self._ready, *(self._verdict or [])]
+            return [*self._ready] if self._draft_held() else [*self._ready, *(self._verdict or [])]
         return [] if self._verdict is None else unposted(len(self._parts), self._layout())
 
     def _part_change(self) -> PartChange | None:
@@ -186,7 +201,7 @@ class DebateQueue:
             key=self,
             ready=tuple(self._unposted()),
             awaiting=self._awaiting,
-            verdict_pending=self._verdict_pending and self._verdict is None,
+            verdict_pending=self._verdict_pending and (self._verdict is None or self._draft_held()),
             ready_since=self._ready_since,
             note=self._note is not None,
         )
@@ -306,8 +321,11 @@ class ChannelSender:
             await self._change(change.key, change.change)
             return None
         resets_at = self._limits.resets_at(self.channel_id)
+        drafts_due = [queue.draft_shown_from() for queue in self._queues]
         wake_at = [
-            at for at in (decision.hold_until, change.hold_until, resets_at) if at is not None and at > now
+            at
+            for at in (decision.hold_until, change.hold_until, resets_at, *drafts_due)
+            if at is not None and at > now
         ]
         return min(wake_at) - now + 0.01 if wake_at else IDLE_WAIT_S
 

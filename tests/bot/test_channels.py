@@ -3,6 +3,10 @@ done. The sender's side is driven by hand here; tests/e2e/test_streamed_verdict.
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from bot.core.debate import DebateStats, PersonaReply
 from bot.core.llm import TokenUsage
 from bot.core.pacing import EditPart, SendFor, plan_channel
@@ -19,6 +23,13 @@ from bot.core.render import (
 from bot.posting.channels import DebateQueue
 
 STATS = DebateStats(2.0, 6.0, 1.0, TokenUsage(1, 1), 4, 4)
+
+
+@pytest.fixture(autouse=True)
+def drafts_shown_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most tests here look at drafts once they are shown: no wait before the first one (a test of the
+    wait sets its own)."""
+    monkeypatch.setattr("bot.posting.channels.FIRST_DRAFT_AFTER_S", 0.0)
 
 
 def persona(index: int) -> list[Embed]:
@@ -132,3 +143,27 @@ async def test_an_interruption_before_the_draft_was_posted_still_posts_the_perso
     assert post_next(queue, 1) == persona(0)
     assert post_next(queue, 2) == []
     assert finished(queue)
+
+
+async def test_the_first_draft_waits_a_moment_so_a_verdict_complete_by_then_goes_out_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("bot.posting.channels.FIRST_DRAFT_AFTER_S", 0.2)
+    quick = DebateQueue(1, "Send Messages")
+    quick.add_persona(persona(0))
+    quick.draft_verdict(draft_verdict_embeds("The crux"))
+    assert quick.backlog().verdict_pending, "the draft waits, its slot kept"
+    assert post_next(quick, 1) == persona(0)
+    quick.add_verdict(final("The crux is settled."))
+    assert post_next(quick, 2) == final("The crux is settled."), "complete in time: posted whole, no edit"
+    assert finished(quick)
+
+    slow = DebateQueue(1, "Send Messages")
+    slow.add_persona(persona(0))
+    slow.draft_verdict(draft_verdict_embeds("The crux"))
+    shown_from = slow.draft_shown_from()
+    assert shown_from is not None
+    assert shown_from - asyncio.get_running_loop().time() == pytest.approx(0.2, abs=0.05)
+    await asyncio.sleep(0.25)
+    assert post_next(slow, 3) == persona(0) + draft_verdict_embeds("The crux")
+    assert slow.draft_shown_from() is None

@@ -20,9 +20,11 @@ from tests.e2e.harness import (
     PERSONA_MODEL,
     VERDICT_MODEL,
     DebateRun,
+    final_status,
     persona_calls,
     run_debate_command,
     running_parley,
+    status_of,
     verdict_calls,
 )
 from tests.fakes.fake_discord import FakeDiscord
@@ -253,3 +255,42 @@ async def test_a_failing_verdict_model_hands_the_verdict_to_the_fallback(gemini:
         finally:
             await engine.dispose()
         assert model == PERSONA_MODEL
+
+
+async def test_two_three_round_debates_sharing_a_thread_keep_their_order_without_a_429(
+    discord_fake: FakeDiscord, gemini: FakeGemini, parley: ParleyBot
+) -> None:
+    guild = next(iter(discord_fake.guilds.values()))
+    thread = discord_fake.add_thread(guild.text_channel, "rebuttals")
+    members = [discord_fake.add_member(guild, f"debater-{n}") for n in range(2)]
+    interactions = await asyncio.gather(
+        *(
+            discord_fake.invoke_command(
+                "debate", channel=thread, member=member, options={"question": f"{QUESTION} #{n}", "rounds": 3}
+            )
+            for n, member in enumerate(members)
+        )
+    )
+    async with asyncio.timeout(60):
+        await asyncio.gather(*(final_status(discord_fake, interaction) for interaction in interactions))
+    assert len(persona_calls(gemini)) == 2 * 3 * 4
+    posts = [
+        request
+        for request in discord_fake.requests
+        if request.route == "POST /channels/{channel_id}/messages"
+        and request.path_params.get("channel_id") == str(thread.id)
+        and request.status < 300
+    ]
+    for interaction in interactions:
+        assert "✅ done in" in status_of(interaction)
+        own = [
+            post
+            for post in posts
+            if post.response["message_reference"]["message_id"] == str(interaction.original_message_id)
+        ]
+        embeds = [embed for post in own for embed in post.json["embeds"] if embed.get("title")]
+        assert embeds[-1]["title"] == "⚖️ Verdict"
+        rounds = [fields_of(embed)["Round"] for embed in embeds[:-1]]
+        assert rounds == ["1 of 3"] * 4 + ["2 of 3"] * 4 + ["3 of 3"] * 4
+        assert len(own) < 13, "answers that wait are batched into fewer messages"
+    assert too_many_requests(discord_fake) == 0
