@@ -179,6 +179,17 @@ MESSAGE_ROUTES = frozenset(
     }
 )
 CALLBACK_ROUTE = "POST /interactions/{interaction_id}/{interaction_token}/callback"
+ORIGINAL_ROUTE = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"
+
+
+def said_done(interaction: FakeInteraction) -> Callable[[RecordedRequest], bool]:
+    """Matches the status edit that said the debate was done."""
+    return lambda r: (
+        r.route == ORIGINAL_ROUTE
+        and r.path_params.get("webhook_token") == interaction.token
+        and r.status < 300
+        and "✅ done in" in str((r.json or {}).get("content", ""))
+    )
 
 
 def message_payloads(discord: FakeDiscord) -> list[JSON]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from tests.e2e.harness import (
     final_status,
     recorded_debate,
     running_parley,
+    said_done,
     status_of,
 )
 from tests.fakes.fake_discord import FakeChannel, FakeDiscord, FakeInteraction, Permission, RecordedRequest
@@ -34,7 +35,6 @@ pytestmark = pytest.mark.e2e
 TAG = re.compile(r"\[D(\d+)\]")
 LABELS = [persona.label for persona in DEFAULT_PANEL]
 MESSAGES_ROUTE = "POST /channels/{channel_id}/messages"
-ORIGINAL_ROUTE = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"
 JSON = dict[str, object]
 
 
@@ -72,16 +72,6 @@ def posts_to(discord: FakeDiscord, channel_id: int) -> list[RecordedRequest]:
         for r in discord.requests
         if r.route == MESSAGES_ROUTE and r.path_params.get("channel_id") == str(channel_id) and r.status < 300
     ]
-
-
-def said_done(interaction: FakeInteraction) -> Callable[[RecordedRequest], bool]:
-    """Matches the status edit that said the debate was done."""
-    return lambda r: (
-        r.route == ORIGINAL_ROUTE
-        and r.path_params.get("webhook_token") == interaction.token
-        and r.status < 300
-        and "✅ done in" in str((r.json or {}).get("content", ""))
-    )
 
 
 def done_edit(discord: FakeDiscord, interaction: FakeInteraction) -> RecordedRequest:

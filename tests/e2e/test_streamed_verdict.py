@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,10 +28,12 @@ from bot.ratelimits import MessageRequest
 from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
+    ORIGINAL_ROUTE,
     DebateRun,
     final_status,
     run_debate_command,
     running_parley,
+    said_done,
     verdict_calls,
 )
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, RecordedRequest
@@ -44,7 +46,6 @@ LABELS = [persona.label for persona in DEFAULT_PANEL]
 POST_ROUTE = "POST /channels/{channel_id}/messages"
 EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
 DELETE_ROUTE = "DELETE /channels/{channel_id}/messages/{message_id}"
-ORIGINAL_ROUTE = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"
 TAG = re.compile(r"\[D(\d+)\]")
 JSON = dict[str, object]
 NO_PINGS: JSON = {"parse": []}
@@ -96,16 +97,6 @@ def verdict_descriptions(payload: JSON) -> str:
     titles = [embed.get("title") for embed in embeds]
     start = titles.index(VERDICT_TITLE) if VERDICT_TITLE in titles else 0
     return "".join(embed.get("description", "") for embed in embeds[start:])
-
-
-def said_done(interaction: FakeInteraction) -> Callable[[RecordedRequest], bool]:
-    """Matches the status edit that said the debate was done."""
-    return lambda r: (
-        r.route == ORIGINAL_ROUTE
-        and r.path_params.get("webhook_token") == interaction.token
-        and r.status < 300
-        and "✅ done in" in str((r.json or {}).get("content", ""))
-    )
 
 
 async def stream_verdict(text: str, chunks: list[str], chunk_delay: float) -> tuple[DebateRun, GeminiCall]:
