@@ -7,6 +7,7 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Table, select, update
@@ -89,7 +90,7 @@ async def add_debate(
     return Debate(debate_id, guild_id, user_id, age_days)
 
 
-async def rows(database: Database, table: Table) -> list[tuple[object, ...]]:
+async def rows(database: Database, table: Table) -> list[tuple[Any, ...]]:
     """Every row of ``table`` (a fresh connection: what the database holds, no cache)."""
     engine = make_engine(database.url, **database.options)
     try:
