@@ -88,6 +88,16 @@ class Admission:
     def running(self, guild_id: int) -> int:
         return len(self._running.get(guild_id, []))
 
+    def tickets(self, guild_id: int) -> list[Ticket]:
+        """The server's running debates."""
+        return list(self._running.get(guild_id, []))
+
+    def forget_guild(self, guild_id: int) -> None:
+        """Drop what is remembered of a server (its members' last starts, its usage today)."""
+        self._tokens.pop(guild_id, None)
+        for key in [key for key in self._last_start if key[0] == guild_id]:
+            del self._last_start[key]
+
     def reserved(self, guild_id: int) -> int:
         """Tokens the server's running debates are expected to use yet."""
         return sum(ticket.reserved for ticket in self._running.get(guild_id, []))

@@ -23,6 +23,7 @@ from bot.core.records import Storage
 from bot.debates import CLOSING_WAIT_S, DebateService
 from bot.errors import report
 from bot.posting.channels import ChannelSenders
+from bot.privacy import PURGE_EVERY_S, PrivacyService, stop_task
 from bot.ratelimits import RateLimits
 from bot.recovery import recover
 from bot.settings import Settings
@@ -105,7 +106,10 @@ class ParleyTree(app_commands.CommandTree["ParleyBot"]):
 class ParleyBot(commands.AutoShardedBot):
     """Parley on Discord: slash commands only, the ``guilds`` intent only, and it never pings anyone."""
 
-    def __init__(self, *, settings: Settings, llm: LLM, store: Storage) -> None:
+    def __init__(
+        self, *, settings: Settings, llm: LLM, store: Storage, purge_every_s: float = PURGE_EVERY_S
+    ) -> None:
+        """``purge_every_s``: how often debates past their server's retention are deleted."""
         # Parley never joins voice: spare operators discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Every REST URL discord.py builds, webhooks and interaction callbacks included, starts here.
@@ -154,6 +158,9 @@ class ParleyBot(commands.AutoShardedBot):
             run_id=self.run_id,
             deadline_s=settings.longest_debate_s,
         )
+        self.privacy = PrivacyService(store, self.admission)
+        self._purge_every_s = purge_every_s
+        self._purge: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -197,6 +204,10 @@ class ParleyBot(commands.AutoShardedBot):
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d guilds (%s shards)", self.user, len(self.guilds), self.shard_count)
+        if self._purge is None:
+            self._purge = asyncio.create_task(
+                self.privacy.purge_periodically(self._purge_every_s), name="retention purge"
+            )
         if self._recovery is None:
             self._recovery = asyncio.create_task(self._recover_earlier_runs(), name="recovery")
             await asyncio.shield(self._recovery)
@@ -220,6 +231,11 @@ class ParleyBot(commands.AutoShardedBot):
         await self.interrupt_running(CLOSING_WAIT_S + 10, "stopping after the grace period")
         await self.senders.close()
         await self.close()
+
+    async def close(self) -> None:
+        """Stop the retention purge, then disconnect."""
+        await stop_task(self._purge)
+        await super().close()
 
     async def interrupt_running(self, wait_s: float, why: str) -> int:
         """Interrupt every debate still running (each posts what it had queued and its note) and wait up

@@ -1,4 +1,5 @@
-"""``/parley``: server settings for moderators (the moderator role, the limits, usage and the audit log).
+"""``/parley``: server settings for moderators (the moderator role, the limits, usage, the audit log, how
+long debates are kept, and forgetting a member's debates).
 
 Every subcommand that writes acknowledges the interaction first (privately), then writes and answers.
 """
@@ -11,6 +12,7 @@ from discord.ext import commands
 
 from bot.client import ParleyBot
 from bot.core.limits import next_reset, utc_now
+from bot.core.records import RETENTION_MAX_DAYS
 from bot.core.render import audit_embed, usage_embed
 from bot.errors import UserFacingError, acknowledge_privately, send_private
 from bot.moderation import ModeratorGroup
@@ -110,12 +112,54 @@ class ParleyCog(commands.Cog):
         )
         await send_private(interaction, embed=embed)
 
+    @parley.command(name="retention", description="Delete debates older than this many days (0: keep them)")
+    @app_commands.describe(
+        days=f"Debates and their answers are deleted daily once this old (1–{RETENTION_MAX_DAYS}); 0: kept"
+    )
+    async def retention(
+        self,
+        interaction: discord.Interaction[ParleyBot],
+        days: app_commands.Range[int, 0, RETENTION_MAX_DAYS],
+    ) -> None:
+        assert interaction.guild_id is not None
+        await acknowledge_privately(interaction)
+        await self.bot.privacy.set_retention(interaction.guild_id, interaction.user.id, days)
+        if days:
+            reply = (
+                f"Debates started more than {days} days ago, and their answers, are now deleted here "
+                "once a day."
+            )
+        else:
+            reply = "Debates are now kept here until a moderator deletes them (`/parley forget`)."
+        await send_private(interaction, reply)
+
+    @parley.command(name="forget", description="Delete the debates a member started here, at their request")
+    @app_commands.describe(member="The member whose debates (questions, answers, verdicts) are deleted")
+    async def forget(self, interaction: discord.Interaction[ParleyBot], member: discord.User) -> None:
+        assert interaction.guild_id is not None
+        await acknowledge_privately(interaction)
+        deleted, running = await self.bot.privacy.forget_member(
+            interaction.guild_id, interaction.user.id, member.id
+        )
+        reply = f"Deleted {deleted} {'debate' if deleted == 1 else 'debates'} {member.mention} started here."
+        if running:
+            reply += (
+                f" {running} still running {'is' if running == 1 else 'are'} kept: run this again once "
+                f"{'it has' if running == 1 else 'they have'} ended."
+            )
+        await send_private(interaction, reply)
+
     @parley.command(name="audit", description="Show the latest changes to this server's panel and settings")
     async def audit(self, interaction: discord.Interaction[ParleyBot]) -> None:
         assert interaction.guild_id is not None
         entries = await self.bot.store.audit_log(interaction.guild_id, limit=AUDIT_ENTRIES)
         embed = discord.Embed.from_dict(dict(audit_embed(entries)))
         await send_private(interaction, embed=embed)
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Parley was removed from the server (or it was deleted): delete everything of it."""
+        await self.bot.privacy.guild_removed(guild.id)
 
 
 async def setup(bot: ParleyBot) -> None:

@@ -242,6 +242,8 @@ class GuildSettings:
     cooldown_s: int | None = None
     max_debates: int | None = None
     daily_token_budget: int | None = None
+    retention_days: int | None = None
+    """Debates started more than this many days ago are deleted daily; ``None`` keeps them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +289,10 @@ class PanelStore(Protocol):
 
     async def update_settings(self, guild_id: int, actor_id: int, **changes: int | None) -> GuildSettings:
         """Change the limits (``cooldown_s``, ``max_debates``, ``daily_token_budget``), audited."""
+        ...
+
+    async def set_retention(self, guild_id: int, actor_id: int, days: int | None) -> GuildSettings:
+        """Keep debates ``days`` days (``None``: keep them), audited."""
         ...
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -11,6 +11,14 @@ from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.panel import PanelStore
 from bot.core.personas import Persona
 from bot.core.stances import Stance
+
+RETENTION_MAX_DAYS = 3650
+"""The longest retention a server can set (``/parley retention``): ten years."""
+
+
+def retention_cutoff(now: datetime, days: int) -> datetime:
+    """Debates started before this are past a retention of ``days`` days."""
+    return now - timedelta(days=days)
 
 
 class DebateStatus(StrEnum):
@@ -122,5 +130,30 @@ class DebateStore(Protocol):
         ...
 
 
-class Storage(PanelStore, DebateStore, Protocol):
+class PrivacyStore(Protocol):
+    """Deleting what Parley keeps: debates past a server's retention, a member's debates, a whole server.
+
+    Deleting a debate deletes its replies. Running debates are left alone by the first two: they are
+    still being recorded (and are at most minutes old)."""
+
+    async def retention_days(self) -> dict[int, int]:
+        """Every server that set a retention, and its number of days."""
+        ...
+
+    async def delete_debates_started_before(self, guild_id: int, cutoff: datetime) -> int:
+        """Delete the server's finished debates started before ``cutoff``; returns how many."""
+        ...
+
+    async def forget_member(self, guild_id: int, actor_id: int, member_id: int) -> tuple[int, int]:
+        """Delete the finished debates ``member_id`` started in the server, audited (counts only, none of
+        their content); returns (deleted, still running and so kept)."""
+        ...
+
+    async def forget_guild(self, guild_id: int) -> int:
+        """Delete everything of the server: panel, settings, audit log, debates and replies, token usage;
+        returns how many debates there were."""
+        ...
+
+
+class Storage(PanelStore, DebateStore, PrivacyStore, Protocol):
     """Everything the bot keeps: panels and settings, debates and usage."""

@@ -2,7 +2,8 @@
 default, or PostgreSQL).
 
 ``schema`` holds the tables, ``engine`` the connections, transactions and migrations, ``panels`` the
-panels and settings (behind the ``cache``), ``records`` the debates and usage; :class:`Store` is both.
+panels and settings (behind the ``cache``), ``records`` the debates and usage, ``privacy`` what deletes
+them; :class:`Store` is all of these.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.engine import Database, make_engine, run_migrations
 from bot.store.panels import Panels
+from bot.store.privacy import Privacy
 from bot.store.records import Records
 from bot.store.schema import audit_log, debate_replies, debates, guilds, metadata, personas, token_usage
 
@@ -33,8 +35,9 @@ __all__ = [
 ]
 
 
-class Store(Panels, Records):
-    """The :class:`~bot.core.records.Storage` on SQLAlchemy: panels and records sharing one engine."""
+class Store(Privacy, Records):
+    """The :class:`~bot.core.records.Storage` on SQLAlchemy: panels, records and their deletion sharing
+    one engine."""
 
     def __init__(
         self, engine: AsyncEngine, *, cache_ttl_s: float = 15.0, clock: Callable[[], float] = time.monotonic

@@ -112,6 +112,7 @@ class Panels:
             cooldown_s=row.cooldown_s,
             max_debates=row.max_debates,
             daily_token_budget=row.daily_token_budget,
+            retention_days=row.retention_days,
         )
 
     # -- writes -----------------------------------------------------------------------------------
@@ -211,6 +212,10 @@ class Panels:
         return await self._change_settings(
             guild_id, actor_id, "moderator-role", summary, {"moderator_role_id": role_id}
         )
+
+    async def set_retention(self, guild_id: int, actor_id: int, days: int | None) -> GuildSettings:
+        summary = f"retention set to {days} days" if days else "retention cleared: debates are kept"
+        return await self._change_settings(guild_id, actor_id, "retention", summary, {"retention_days": days})
 
     async def update_settings(self, guild_id: int, actor_id: int, **changes: int | None) -> GuildSettings:
         unknown = set(changes) - set(LIMIT_COLUMNS)

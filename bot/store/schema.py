@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -35,6 +36,7 @@ guilds = Table(
     Column("cooldown_s", Integer, nullable=True),
     Column("max_debates", Integer, nullable=True),
     Column("daily_token_budget", BigInteger, nullable=True),
+    Column("retention_days", Integer, nullable=True),
 )
 LIMIT_COLUMNS = ("cooldown_s", "max_debates", "daily_token_budget")
 
@@ -98,6 +100,8 @@ debates = Table(
     Column("rounds", Integer, nullable=False, server_default="1"),
     Column("judge_order", JSON, nullable=True),
     Column("verdict_model", String(MODEL_NAME_MAX_LENGTH), nullable=True),
+    Index("ix_debates_guild_started", "guild_id", "started_at"),
+    Index("ix_debates_guild_user", "guild_id", "user_id"),
 )
 
 debate_replies = Table(

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from bot.client import ParleyBot
 from bot.gemini import GeminiLLM
+from bot.privacy import PURGE_EVERY_S
 from bot.settings import settings_from
 from bot.store import Store, debate_replies, debates, make_engine
 from tests.fakes.fake_discord import FakeDiscord, FakeGuild, FakeInteraction, FakeMember, RecordedRequest
@@ -53,10 +54,13 @@ def bot_environment(discord: FakeDiscord, gemini: FakeGemini, **extra: str) -> d
 
 
 @contextlib.asynccontextmanager
-async def running_parley(discord: FakeDiscord, gemini: FakeGemini, **extra: str) -> AsyncIterator[ParleyBot]:
+async def running_parley(
+    discord: FakeDiscord, gemini: FakeGemini, *, purge_every_s: float = PURGE_EVERY_S, **extra: str
+) -> AsyncIterator[ParleyBot]:
     """The real ParleyBot in this event loop, ready (READY and GUILD_CREATE seen); closed on exit.
 
-    Without a ``DATABASE_URL`` it gets a fresh SQLite file of its own.
+    Without a ``DATABASE_URL`` it gets a fresh SQLite file of its own. ``purge_every_s``: how often it
+    deletes debates past their server's retention.
     """
     with tempfile.TemporaryDirectory(prefix="parley-e2e-") as scratch:
         extra.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{scratch}/parley.db")
@@ -66,7 +70,7 @@ async def running_parley(discord: FakeDiscord, gemini: FakeGemini, **extra: str)
         llm = GeminiLLM(
             settings.gemini_api_key.reveal(), base_url=settings.gemini_base_url, rng=random.Random(1)
         )
-        bot = ParleyBot(settings=settings, llm=llm, store=store)
+        bot = ParleyBot(settings=settings, llm=llm, store=store, purge_every_s=purge_every_s)
         task = asyncio.create_task(bot.start(settings.discord_token.reveal()))
         try:
             async with asyncio.timeout(15):

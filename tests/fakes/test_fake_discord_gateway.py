@@ -344,3 +344,35 @@ async def test_two_shards_each_get_their_own_guild_events() -> None:
             assert guild_ids == {str(own.id)}
             assert interaction_guilds == {str(own.id)}
             assert str(other.id) not in guild_ids
+
+
+async def test_removing_the_bot_sends_guild_delete_that_discord_py_reads_as_a_removal(
+    fake: FakeDiscord,
+) -> None:
+    kept, left = fake.add_guild("Kept"), fake.add_guild("Left")
+    client = make_client()
+    removed: asyncio.Queue[discord.Guild] = asyncio.Queue()
+    unavailable: list[discord.Guild] = []
+
+    @client.event
+    async def on_guild_remove(guild: discord.Guild) -> None:
+        await removed.put(guild)
+
+    @client.event
+    async def on_guild_unavailable(guild: discord.Guild) -> None:
+        unavailable.append(guild)
+
+    async with running_client(fake, client):
+        await fake.wait_until_ready(timeout=5)
+        assert {g.id for g in client.guilds} == {kept.id, left.id}
+        fake.remove_bot_from_guild(left)
+        gone = await asyncio.wait_for(removed.get(), 5)
+        assert gone.id == left.id
+        assert [g.id for g in client.guilds] == [kept.id]
+        assert unavailable == []
+    (session,) = fake.gateway.sessions.values()
+    assert session.buffer[-1][1]["t"] == "GUILD_DELETE"
+    assert session.buffer[-1][1]["d"] == {"id": str(left.id)}  # no "unavailable": a removal
+    assert fake.bot_user_id not in left.members
+    assert left.bot_role is None
+    assert fake.permissions_for(fake.bot_user_id, left.text_channel) == 0

@@ -392,6 +392,22 @@ class FakeDiscord:
         for session in self._sessions_for(guild.id):
             session.dispatch("GUILD_CREATE", self.guild_create_payload(guild, session.intents))
 
+    def remove_bot_from_guild(self, guild: FakeGuild) -> None:
+        """The bot is kicked (or leaves): its member and managed role go, and the shard owning the guild
+        gets GUILD_DELETE.
+
+        Discord's gateway docs (https://discord.com/developers/docs/events/gateway-events#guild-delete):
+        GUILD_DELETE is sent "when the user leaves or is removed from a guild"; its payload is an
+        unavailable guild object, and "if the `unavailable` field is not set, the user was removed from
+        the guild". The event belongs to the GUILDS intent (…/events/gateway#list-of-intents). The
+        guild itself remains; later READYs leave it out, as they list only the bot's guilds.
+        """
+        guild.members.pop(self.bot_user_id, None)
+        if guild.bot_role is not None:
+            guild.roles.pop(guild.bot_role.id, None)
+            guild.bot_role = None
+        self.gateway.dispatch("GUILD_DELETE", {"id": str(guild.id)}, guild_id=guild.id, intent=INTENT_GUILDS)
+
     def add_role(
         self,
         guild: FakeGuild,
