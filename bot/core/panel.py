@@ -242,6 +242,8 @@ class GuildSettings:
     cooldown_s: int | None = None
     max_debates: int | None = None
     daily_token_budget: int | None = None
+    language: str | None = None
+    """The Discord locale code debates are held in; ``None``: each asker's own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +289,11 @@ class PanelStore(Protocol):
 
     async def update_settings(self, guild_id: int, actor_id: int, **changes: int | None) -> GuildSettings:
         """Change the limits (``cooldown_s``, ``max_debates``, ``daily_token_budget``), audited."""
+        ...
+
+    async def set_language(self, guild_id: int, actor_id: int, language: str | None) -> GuildSettings:
+        """Pin the language debates are held in (a Discord locale code), or ``None`` for each asker's own;
+        audited."""
         ...
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...

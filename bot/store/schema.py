@@ -35,6 +35,7 @@ guilds = Table(
     Column("cooldown_s", Integer, nullable=True),
     Column("max_debates", Integer, nullable=True),
     Column("daily_token_budget", BigInteger, nullable=True),
+    Column("language", String(16), nullable=True),
 )
 LIMIT_COLUMNS = ("cooldown_s", "max_debates", "daily_token_budget")
 
