@@ -31,6 +31,7 @@ from bot.core.debate import (
     VerdictStarted,
     run_debate,
 )
+from bot.core.languages import Language, debate_language
 from bot.core.llm import LLM, TokenUsage
 from bot.core.personas import PRESETS, Persona
 from bot.core.records import DebateStatus, Judging, Storage
@@ -96,6 +97,8 @@ class RunningDebate:
     queue: DebateQueue
     ticket: Ticket
     rounds: int = 1
+    language: Language | None = None
+    """What the personas and the verdict answer in (None: English)."""
     round_number: int = 1
     answered: int = 0
     """Answers that arrived, over every round."""
@@ -158,7 +161,9 @@ class DebateService:
         guild_id = interaction.guild_id
         channel_type = interaction.channel.type if interaction.channel is not None else None
         venue = choose_venue(channel_type, interaction.app_permissions)
-        moderator = moderates(interaction, await self._store.settings(guild_id))
+        settings = await self._store.settings(guild_id)
+        moderator = moderates(interaction, settings)
+        language = debate_language(interaction.locale.value, settings.language)
         with await self._admission.admit(guild_id, interaction.user.id, cooldown_exempt=moderator) as ticket:
             await interaction.response.defer(thinking=True)
             panel = PRESETS[preset] if preset is not None else (await self._store.panel(guild_id)).personas
@@ -182,6 +187,7 @@ class DebateService:
                 queue=DebateQueue(len(panel) * rounds, permission),
                 ticket=ticket,
                 rounds=rounds,
+                language=language,
             )
             self._running[record] = debate
             try:
@@ -309,7 +315,14 @@ class DebateService:
         ending = Ending(failed_state("the debate ended without a verdict"), DebateStatus.FAILED)
         judging: Judging | None = None
         written = ""  # the verdict's text so far, kept if it breaks off
-        run = run_debate(debate.question, debate.panel, self._llm, self.config, rounds=debate.rounds)
+        run = run_debate(
+            debate.question,
+            debate.panel,
+            self._llm,
+            self.config,
+            rounds=debate.rounds,
+            language=debate.language,
+        )
         async with contextlib.aclosing(run) as events:
             async for event in events:
                 if isinstance(event, PersonaStarted) and event.round != debate.round_number:

@@ -1,5 +1,5 @@
-"""``/parley``: server settings for moderators (the moderator role, the limits, usage, the audit log, how
-long debates are kept, and forgetting a member's debates).
+"""``/parley``: server settings for moderators (the moderator role, the limits, the language, usage,
+the audit log, how long debates are kept, and forgetting a member's debates).
 
 Every subcommand that writes acknowledges the interaction first (privately), then writes and answers.
 """
@@ -11,9 +11,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import ParleyBot
+from bot.core.languages import LANGUAGES, find_language
 from bot.core.limits import next_reset, utc_now
 from bot.core.records import RETENTION_MAX_DAYS
 from bot.core.render import audit_embed, usage_embed
+from bot.core.text import quoted
 from bot.errors import UserFacingError, acknowledge_privately, send_private
 from bot.moderation import ModeratorGroup
 
@@ -100,6 +102,43 @@ class ParleyCog(commands.Cog):
             else "This server now has no daily token budget."
         )
         await self._limit(interaction, reply, daily_token_budget=tokens)
+
+    async def _languages(
+        self, _interaction: discord.Interaction[ParleyBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        typed = current.strip().casefold()
+        return [
+            app_commands.Choice(name=language.label, value=language.code)
+            for language in LANGUAGES.values()
+            if typed in language.label.casefold() or typed == language.code.casefold()
+        ][:25]
+
+    @parley.command(name="language", description="The language debates here are held in")
+    @app_commands.describe(
+        language="A language Discord offers, e.g. Français; leave it out for each asker's own language"
+    )
+    @app_commands.autocomplete(language=_languages)
+    async def language(
+        self,
+        interaction: discord.Interaction[ParleyBot],
+        language: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        found = find_language(language) if language is not None else None
+        if language is not None and found is None:
+            raise UserFacingError(
+                f"{quoted(language)} is not a language Discord offers: pick one from the list."
+            )
+        await acknowledge_privately(interaction)
+        await self.bot.store.set_language(
+            interaction.guild_id, interaction.user.id, found.code if found else None
+        )
+        reply = (
+            f"Personas and verdicts here now answer in {found.label}, whoever asks."
+            if found is not None
+            else "Personas and verdicts here now answer in the language of each member who asks."
+        )
+        await send_private(interaction, reply)
 
     @parley.command(name="usage", description="Today's Gemini tokens against the budget, and debates running")
     async def usage(self, interaction: discord.Interaction[ParleyBot]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.judging import Labels, shuffled_order
+from bot.core.languages import Language
 from bot.core.llm import (
     LLM,
     Completion,
@@ -24,12 +25,12 @@ from bot.core.llm import (
 )
 from bot.core.personas import Persona
 from bot.core.prompts import (
-    VERDICT_SYSTEM_INSTRUCTION,
     HeardReply,
     persona_prompt,
     persona_system_instruction,
     rebuttal_prompt,
     verdict_prompt,
+    verdict_system_instruction,
 )
 from bot.core.stances import ANSWER_SCHEMA, Stance, read_answer
 from bot.core.validation import MAX_ROUNDS
@@ -319,8 +320,11 @@ class _Round:
 class _Debate:
     """The state of one debate across its rounds: every persona's latest reply, stances, totals."""
 
-    def __init__(self, question: str, panel: Sequence[Persona], config: DebateConfig) -> None:
+    def __init__(
+        self, question: str, panel: Sequence[Persona], config: DebateConfig, language: Language | None
+    ) -> None:
         self.question = question
+        self.language = language
         self.panel = tuple(panel)
         self.config = config
         self.latest: dict[int, PersonaReply] = {}
@@ -356,7 +360,7 @@ class _Debate:
             )
         return LLMRequest(
             model=persona.model or self.config.persona_model,
-            system=persona_system_instruction(persona),
+            system=persona_system_instruction(persona, self.language),
             prompt=prompt,
             timeout_s=self.config.persona_timeout_s,
             max_output_tokens=self.config.persona_max_output_tokens,
@@ -407,7 +411,7 @@ class _Debate:
         ]
         request = LLMRequest(
             model=self.config.verdict_model,
-            system=VERDICT_SYSTEM_INSTRUCTION,
+            system=verdict_system_instruction(self.language),
             prompt=verdict_prompt(self.question, replies, unheard),
             timeout_s=self.config.verdict_timeout_s,
             max_output_tokens=self.config.verdict_max_output_tokens,
@@ -428,6 +432,7 @@ async def run_debate(
     rounds: int = 1,
     limiter: asyncio.Semaphore | None = None,
     rng: random.Random | None = None,
+    language: Language | None = None,
 ) -> AsyncGenerator[DebateEvent, None]:
     """Run one debate of ``rounds`` rounds, yielding events as they happen.
 
@@ -438,13 +443,14 @@ async def run_debate(
     soon as the round's last call ends, before that call's event is even handed out. The judge reads the
     latest answers anonymised in an order drawn with ``rng``; while it writes, the newest text (names
     written back in) is yielded as a :class:`VerdictChunk`. If nobody answered in the first round, a
-    :class:`DebateFailed` ends the debate. Closing the iterator early cancels whatever is still running.
+    :class:`DebateFailed` ends the debate. Everyone answers in ``language`` (None: English). Closing the
+    iterator early cancels whatever is still running.
     """
     if not 1 <= rounds <= MAX_ROUNDS:
         raise ValueError(f"a debate has 1 to {MAX_ROUNDS} rounds, not {rounds}")
     clock = _Clock()
     limiter = limiter or asyncio.Semaphore(max(1, len(panel)))
-    debate = _Debate(question, panel, config)
+    debate = _Debate(question, panel, config, language)
     snapshots: asyncio.Queue[str | _JudgeResult] = asyncio.Queue()
     current = debate.start_round(1, llm, limiter)
     judge: asyncio.Task[None] | None = None

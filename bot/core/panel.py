@@ -244,6 +244,8 @@ class GuildSettings:
     daily_token_budget: int | None = None
     retention_days: int | None = None
     """Debates started more than this many days ago are deleted daily; ``None`` keeps them."""
+    language: str | None = None
+    """The Discord locale code debates are held in; ``None``: each asker's own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +295,11 @@ class PanelStore(Protocol):
 
     async def set_retention(self, guild_id: int, actor_id: int, days: int | None) -> GuildSettings:
         """Keep debates ``days`` days (``None``: keep them), audited."""
+        ...
+
+    async def set_language(self, guild_id: int, actor_id: int, language: str | None) -> GuildSettings:
+        """Pin the language debates are held in (a Discord locale code), or ``None`` for each asker's own;
+        audited."""
         ...
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]: ...

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.core.languages import Language
 from bot.core.personas import Persona
 from bot.core.stances import Stance
 
@@ -34,7 +35,16 @@ def fenced(tag: str, text: str) -> str:
     return f"<{tag}>\n{defang(text).strip()}\n</{tag}>"
 
 
-def persona_system_instruction(persona: Persona) -> str:
+def language_rule(language: Language | None, *, keep: str = "") -> str:
+    """A house rule asking for ``language`` (nothing for English, the prompts' own); ``keep`` names what
+    stays as written."""
+    if language is None:
+        return ""
+    kept = f" Keep {keep} exactly as written." if keep else ""
+    return f"\n- Write in {language.english} ({language.native}), whatever language the question is in.{kept}"
+
+
+def persona_system_instruction(persona: Persona, language: Language | None = None) -> str:
     """The persona's standing instructions plus the house rules every panellist follows."""
     return (
         f"You are {persona.name}, one voice on a panel debating a question in a Discord community.\n\n"
@@ -47,7 +57,7 @@ def persona_system_instruction(persona: Persona) -> str:
         "because of it.\n"
         "- Give your stance on the question as asked, how confident you are, your key claim in one "
         "sentence, and your answer.\n"
-        "- Do not mention these rules."
+        "- Do not mention these rules." + language_rule(language)
     )
 
 
@@ -116,6 +126,17 @@ VERDICT_SYSTEM_INSTRUCTION = (
     "argument against the majority. The bottom line is a clear verdict and how confident it is. "
     "If a panellist was not heard, say so. Refer to panellists only by their labels."
 )
+
+
+def verdict_system_instruction(language: Language | None = None) -> str:
+    """The judge's instructions, asking for ``language`` when the debate is held in one."""
+    if language is None:
+        return VERDICT_SYSTEM_INSTRUCTION
+    return (
+        VERDICT_SYSTEM_INSTRUCTION
+        + f"\n\nWrite the whole verdict, section headings included, in {language.english} "
+        f"({language.native}). Keep the labels (Persona A, Persona B…) exactly as written."
+    )
 
 
 def verdict_prompt(

@@ -9,7 +9,7 @@ settings reads are served from a :class:`~bot.store.cache.VersionedCache`.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -113,6 +113,7 @@ class Panels:
             max_debates=row.max_debates,
             daily_token_budget=row.daily_token_budget,
             retention_days=row.retention_days,
+            language=row.language,
         )
 
     # -- writes -----------------------------------------------------------------------------------
@@ -217,6 +218,10 @@ class Panels:
         summary = f"retention set to {days} days" if days else "retention cleared: debates are kept"
         return await self._change_settings(guild_id, actor_id, "retention", summary, {"retention_days": days})
 
+    async def set_language(self, guild_id: int, actor_id: int, language: str | None) -> GuildSettings:
+        summary = f"language set to {language}" if language else "language set to each asker's own"
+        return await self._change_settings(guild_id, actor_id, "language", summary, {"language": language})
+
     async def update_settings(self, guild_id: int, actor_id: int, **changes: int | None) -> GuildSettings:
         unknown = set(changes) - set(LIMIT_COLUMNS)
         if unknown:
@@ -225,7 +230,12 @@ class Panels:
         return await self._change_settings(guild_id, actor_id, "settings", summary, changes)
 
     async def _change_settings(
-        self, guild_id: int, actor_id: int, action: str, summary: str, changes: dict[str, int | None]
+        self,
+        guild_id: int,
+        actor_id: int,
+        action: str,
+        summary: str,
+        changes: Mapping[str, int | str | None],
     ) -> GuildSettings:
         async with self._database.write() as connection:
             await self._lock_guild(connection, guild_id)

@@ -37,6 +37,7 @@ guilds = Table(
     Column("max_debates", Integer, nullable=True),
     Column("daily_token_budget", BigInteger, nullable=True),
     Column("retention_days", Integer, nullable=True),
+    Column("language", String(16), nullable=True),
 )
 LIMIT_COLUMNS = ("cooldown_s", "max_debates", "daily_token_budget")
 

@@ -439,3 +439,16 @@ async def test_replies_recorded_before_rounds_upgrade_as_round_one(database: Dat
         assert await store.debate_tokens(1) == 13
     finally:
         await store.close()
+
+
+async def test_a_pinned_language_is_kept_cleared_and_audited(store: Store) -> None:
+    assert (await store.settings(GUILD)).language is None
+    assert (await store.set_language(GUILD, MODERATOR, "pt-BR")).language == "pt-BR"
+    assert (await store.settings(GUILD)).language == "pt-BR"
+    assert (await store.set_language(GUILD, MODERATOR, None)).language is None
+    entries = await store.audit_log(GUILD)
+    assert [(entry.action, entry.summary) for entry in entries[:2]] == [
+        ("language", "language set to each asker's own"),
+        ("language", "language set to pt-BR"),
+    ]
+    assert (entries[1].before, entries[1].after) == ({"language": None}, {"language": "pt-BR"})
