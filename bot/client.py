@@ -22,6 +22,7 @@ from bot.core.llm import LLM
 from bot.core.records import Storage
 from bot.debates import CLOSING_WAIT_S, DebateService
 from bot.errors import report
+from bot.history import HistoryService
 from bot.posting.channels import ChannelSenders
 from bot.privacy import PURGE_EVERY_S, PrivacyService, stop_task
 from bot.ratelimits import RateLimits
@@ -31,7 +32,7 @@ from bot.ui import StopButton
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.debate", "cogs.personas", "cogs.parley")
+EXTENSIONS = ("cogs.debate", "cogs.personas", "cogs.parley", "cogs.history")
 
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,  # see the channel a command is used in
@@ -161,6 +162,7 @@ class ParleyBot(commands.AutoShardedBot):
         self.privacy = PrivacyService(store, self.admission)
         self._purge_every_s = purge_every_s
         self._purge: asyncio.Task[None] | None = None
+        self.history = HistoryService(store, usual_verdict_model=settings.verdict_model)
         self._recovery: asyncio.Task[None] | None = None
         self._stopping = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -51,6 +52,9 @@ class StoredReply:
     failure: str | None
     round: int = 1
     stance: Stance | None = None
+    confidence: float | None = None
+    key_claim: str | None = None
+    cut_off: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,44 @@ class Judging:
 
     model: str
     order: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DebateSummary:
+    """One line of a server's history: where a debate was asked, by whom, and how it ended.
+
+    ``tokens``: the debate's total once it ended with figures, else what its recorded replies used.
+    ``verdict_model``: the model that wrote its verdict, when it has one.
+    """
+
+    id: int
+    guild_id: int
+    channel_id: int
+    user_id: int
+    question: str
+    status: DebateStatus
+    outcome: str | None
+    rounds: int
+    tokens: int
+    started_at: datetime
+    status_message_id: int | None
+    posts_channel_id: int | None
+    verdict_model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDebate:
+    """Everything kept of one debate: its summary, panel, verdict, figures and every reply."""
+
+    summary: DebateSummary
+    panel: tuple[Persona, ...]
+    verdict: str | None
+    wall_s: float | None
+    persona_sum_s: float | None
+    verdict_s: float | None
+    judge_order: tuple[int, ...] | None
+    finished_at: datetime | None
+    replies: tuple[StoredReply, ...]
 
 
 class DebateStore(Protocol):
@@ -121,6 +163,31 @@ class DebateStore(Protocol):
 
     async def debate_tokens(self, debate_id: int) -> int:
         """The tokens its recorded replies used: what to charge for a debate that ended without a verdict."""
+        ...
+
+    async def debate_channels(self, guild_id: int) -> set[int]:
+        """Every channel the server's debates were asked in."""
+        ...
+
+    async def count_debates(self, guild_id: int, *, channel_ids: Collection[int] | None = None) -> int:
+        """How many debates the server has (only those asked in ``channel_ids``, when given)."""
+        ...
+
+    async def debate_summaries(
+        self,
+        guild_id: int,
+        *,
+        channel_ids: Collection[int] | None = None,
+        limit: int,
+        offset: int = 0,
+        matching: str = "",
+    ) -> list[DebateSummary]:
+        """The server's debates, newest first, ``limit`` from ``offset``: only those asked in
+        ``channel_ids`` when given, and whose question contains ``matching`` (case aside) when not empty."""
+        ...
+
+    async def stored_debate(self, debate_id: int) -> StoredDebate | None:
+        """One debate with its replies, round by round in panel order; None when there is none."""
         ...
 
     async def tokens_used(self, guild_id: int, day: date) -> int: ...

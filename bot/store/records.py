@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, func, insert, or_, select, update
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.panel import persona_from_json, persona_json
 from bot.core.personas import Persona
-from bot.core.records import DebateStatus, Judging, StoredReply, UnfinishedDebate
+from bot.core.records import (
+    DebateStatus,
+    DebateSummary,
+    Judging,
+    StoredDebate,
+    StoredReply,
+    UnfinishedDebate,
+)
 from bot.core.stances import Stance
 from bot.store.engine import Database
 from bot.store.schema import debate_replies, debates, token_usage
@@ -160,17 +169,7 @@ class Records:
         )
         async with self._database.read() as connection:
             rows = (await connection.execute(query)).all()
-        return [
-            StoredReply(
-                row.position,
-                row.persona,
-                row.text,
-                row.failure,
-                row.round,
-                Stance(row.stance) if row.stance is not None else None,
-            )
-            for row in rows
-        ]
+        return [_stored_reply(row) for row in rows]
 
     async def debate_judging(self, debate_id: int) -> Judging | None:
         query = select(debates.c.verdict_model, debates.c.judge_order).where(debates.c.id == debate_id)
@@ -194,6 +193,70 @@ class Records:
         async with self._database.read() as connection:
             return int((await connection.execute(query)).scalar_one())
 
+    # -- history ----------------------------------------------------------------------------------
+
+    async def debate_channels(self, guild_id: int) -> set[int]:
+        query = select(debates.c.channel_id).where(debates.c.guild_id == guild_id).distinct()
+        async with self._database.read() as connection:
+            return set((await connection.execute(query)).scalars().all())
+
+    async def count_debates(self, guild_id: int, *, channel_ids: Collection[int] | None = None) -> int:
+        query = select(func.count()).select_from(debates).where(*_in_guild(guild_id, channel_ids))
+        async with self._database.read() as connection:
+            return int((await connection.execute(query)).scalar_one())
+
+    async def debate_summaries(
+        self,
+        guild_id: int,
+        *,
+        channel_ids: Collection[int] | None = None,
+        limit: int,
+        offset: int = 0,
+        matching: str = "",
+    ) -> list[DebateSummary]:
+        conditions = _in_guild(guild_id, channel_ids)
+        if matching.strip():
+            text = matching.strip()
+            found = func.lower(debates.c.question).contains(text.lower(), autoescape=True)
+            conditions.append(or_(found, debates.c.id == int(text)) if text.isdigit() else found)
+        query = (
+            select(*_SUMMARY_COLUMNS)
+            .where(*conditions)
+            .order_by(debates.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._database.read() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_summary(row) for row in rows]
+
+    async def stored_debate(self, debate_id: int) -> StoredDebate | None:
+        query = select(
+            *_SUMMARY_COLUMNS,
+            debates.c.panel,
+            debates.c.verdict,
+            debates.c.wall_s,
+            debates.c.persona_sum_s,
+            debates.c.verdict_s,
+            debates.c.judge_order,
+            debates.c.finished_at,
+        ).where(debates.c.id == debate_id)
+        async with self._database.read() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None:
+            return None
+        return StoredDebate(
+            summary=_summary(row),
+            panel=tuple(persona_from_json(persona) for persona in row.panel),
+            verdict=row.verdict,
+            wall_s=row.wall_s,
+            persona_sum_s=row.persona_sum_s,
+            verdict_s=row.verdict_s,
+            judge_order=None if row.judge_order is None else tuple(row.judge_order),
+            finished_at=_utc(row.finished_at),
+            replies=tuple(await self.debate_replies(debate_id)),
+        )
+
     # -- usage ------------------------------------------------------------------------------------
 
     async def tokens_used(self, guild_id: int, day: date) -> int:
@@ -216,3 +279,73 @@ class Records:
                 )
             )
             return int(total.scalar() or 0)
+
+
+_REPLY_TOKENS = (
+    select(func.sum(debate_replies.c.tokens))
+    .where(debate_replies.c.debate_id == debates.c.id)
+    .scalar_subquery()
+)
+_SUMMARY_COLUMNS = (
+    debates.c.id,
+    debates.c.guild_id,
+    debates.c.channel_id,
+    debates.c.user_id,
+    debates.c.question,
+    debates.c.status,
+    debates.c.outcome,
+    debates.c.rounds,
+    func.coalesce(debates.c.tokens, _REPLY_TOKENS, 0).label("total_tokens"),
+    debates.c.started_at,
+    debates.c.status_message_id,
+    debates.c.posts_channel_id,
+    debates.c.verdict_model,
+)
+
+
+def _in_guild(guild_id: int, channel_ids: Collection[int] | None) -> list[ColumnElement[bool]]:
+    conditions = [debates.c.guild_id == guild_id]
+    if channel_ids is not None:
+        conditions.append(debates.c.channel_id.in_(list(channel_ids)))
+    return conditions
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes: they were written in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _summary(row: Row[*tuple[Any, ...]]) -> DebateSummary:
+    started_at = _utc(row.started_at)
+    assert started_at is not None  # the column is not nullable
+    return DebateSummary(
+        id=row.id,
+        guild_id=row.guild_id,
+        channel_id=row.channel_id,
+        user_id=row.user_id,
+        question=row.question,
+        status=DebateStatus(row.status),
+        outcome=row.outcome,
+        rounds=row.rounds,
+        tokens=int(row.total_tokens),
+        started_at=started_at,
+        status_message_id=row.status_message_id,
+        posts_channel_id=row.posts_channel_id,
+        verdict_model=row.verdict_model,
+    )
+
+
+def _stored_reply(row: Row[*tuple[Any, ...]]) -> StoredReply:
+    return StoredReply(
+        row.position,
+        row.persona,
+        row.text,
+        row.failure,
+        row.round,
+        Stance(row.stance) if row.stance is not None else None,
+        row.confidence,
+        row.key_claim,
+        bool(row.cut_off),
+    )

@@ -321,7 +321,7 @@ async def test_commands_are_registered_and_only_resynced_when_changed(
     async with running_parley(discord_fake, gemini):
         pass
     commands = {command["name"]: command for command in discord_fake.commands()}
-    assert set(commands) == {"debate", "panel", "persona", "parley"}
+    assert set(commands) == {"debate", "debates", "panel", "persona", "parley"}
     debate = commands["debate"]
     question, preset, rounds = debate["options"]
     assert (question["name"], question["type"], question["required"]) == ("question", 3, True)
@@ -339,6 +339,13 @@ async def test_commands_are_registered_and_only_resynced_when_changed(
     for group in ("persona", "parley"):
         assert commands[group]["default_member_permissions"] == str(1 << 5)  # Manage Server
         assert commands[group]["contexts"] == [0]
+    debates = commands["debates"]  # for everyone: each member sees the debates they may see
+    assert (debates.get("default_member_permissions"), debates["contexts"]) == (None, [0])
+    history, transcript = debates["options"]
+    assert (history["name"], history["type"], history.get("options", [])) == ("history", 1, [])
+    (debate_option,) = transcript["options"]
+    assert (transcript["name"], debate_option["name"], debate_option["type"]) == ("transcript", "debate", 4)
+    assert (debate_option["autocomplete"], debate_option["required"]) == (True, True)
     assert [option["name"] for option in commands["persona"]["options"]] == [
         "add",
         "edit",

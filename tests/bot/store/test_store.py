@@ -392,8 +392,8 @@ async def test_replies_are_kept_per_round_with_their_stances_and_the_judging(sto
     await store.record_reply(debate_id, 1, DEFAULT_PANEL[1], first, 1)
     await store.record_reply(debate_id, 0, DEFAULT_PANEL[0], second, 2)
     assert await store.debate_replies(debate_id) == [
-        StoredReply(0, "Rebel Pilot", "Maybe.", None, 1, Stance.MIXED),
-        StoredReply(1, "Imperial Officer", "Maybe.", None, 1, Stance.MIXED),
+        StoredReply(0, "Rebel Pilot", "Maybe.", None, 1, Stance.MIXED, 0.5, "k"),
+        StoredReply(1, "Imperial Officer", "Maybe.", None, 1, Stance.MIXED, 0.5, "k"),
         StoredReply(0, "Rebel Pilot", "No.", None, 2, Stance.AGAINST),
     ]
     (unfinished,) = await store.unfinished_debates()

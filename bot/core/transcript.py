@@ -1,0 +1,187 @@
+"""One debate as a Markdown document: the question, the panel, every round's answers with their stances,
+the verdict, the figures and the date. Answers and the verdict are written verbatim, as the models wrote
+them; the members' own text (the question, names) is quoted so that it cannot reshape the document."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot.core.personas import Persona
+from bot.core.records import DebateStatus, DebateSummary, StoredDebate, StoredReply
+from bot.core.render import stance_badge
+
+OUTCOME_LABELS = {
+    DebateStatus.RUNNING: "⏳ running",
+    DebateStatus.DONE: "✅ done",
+    DebateStatus.FAILED: "❌ failed",
+    DebateStatus.STOPPED: "⏹️ stopped",
+    DebateStatus.INTERRUPTED: "⚠️ interrupted",
+}
+
+
+def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
+    """The URL Discord opens a message at."""
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+def status_message_link(summary: DebateSummary) -> str | None:
+    """Where the debate's status message is, when it got one."""
+    if summary.status_message_id is None:
+        return None
+    return message_link(summary.guild_id, summary.channel_id, summary.status_message_id)
+
+
+def fallback_verdict_model(summary: DebateSummary, usual_verdict_model: str | None) -> str | None:
+    """The model that wrote the verdict when it is not the usual verdict model (the fallback did)."""
+    model = summary.verdict_model
+    if model is None or usual_verdict_model is None or model == usual_verdict_model:
+        return None
+    return model
+
+
+def outcome_label(summary: DebateSummary, usual_verdict_model: str | None = None) -> str:
+    """``✅ done``, ``❌ failed``…; ``✅ done · verdict by fallback m`` when the fallback wrote it."""
+    label = OUTCOME_LABELS[summary.status]
+    fallback = fallback_verdict_model(summary, usual_verdict_model)
+    return label if fallback is None else f"{label} · verdict by fallback {fallback}"
+
+
+def utc_stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _quote(text: str) -> str:
+    """Member text as a Markdown block quote, every line of it."""
+    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines() or [""])
+
+
+def _code(text: str) -> str:
+    """Member text inline, shown literally: in backticks longer than any run inside it."""
+    longest = 0
+    run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    padded = f" {text} " if text.startswith("`") or text.endswith("`") else text
+    return f"{fence}{padded}{fence}"
+
+
+def _persona_heading(panel: Sequence[Persona], reply_or_position: StoredReply | int) -> str:
+    position = reply_or_position if isinstance(reply_or_position, int) else reply_or_position.position
+    if 0 <= position < len(panel):
+        return panel[position].label
+    assert isinstance(reply_or_position, StoredReply)
+    return reply_or_position.persona
+
+
+def _reply_section(panel: Sequence[Persona], reply: StoredReply) -> list[str]:
+    lines = [f"### {_persona_heading(panel, reply)}", ""]
+    if reply.failure is not None:
+        lines += [f"⚠️ **No answer:** {reply.failure}", ""]
+        return lines
+    if reply.stance is not None:
+        lines.append(f"**Stance:** {stance_badge(reply.stance, reply.confidence)}  ")
+    if reply.key_claim:
+        lines.append(f"**Key claim:** {reply.key_claim}  ")
+    if lines[-1] != "":
+        lines.append("")
+    lines += [reply.text or "", ""]
+    if reply.cut_off:
+        lines += ["*(cut off at the model's length limit)*", ""]
+    return lines
+
+
+def _rounds(debate: StoredDebate) -> list[str]:
+    rounds = max([debate.summary.rounds, *(reply.round for reply in debate.replies)])
+    lines: list[str] = []
+    for round_number in range(1, rounds + 1):
+        lines += [f"## Round {round_number} of {rounds}", ""]
+        replies = {reply.position: reply for reply in debate.replies if reply.round == round_number}
+        positions = sorted(set(range(len(debate.panel))) | set(replies))
+        for position in positions:
+            reply = replies.get(position)
+            if reply is None:
+                lines += [f"### {_persona_heading(debate.panel, position)}", "", "*No answer recorded.*", ""]
+            else:
+                lines += _reply_section(debate.panel, reply)
+    return lines
+
+
+def _verdict(debate: StoredDebate, usual_verdict_model: str | None) -> list[str]:
+    lines = ["## Verdict", ""]
+    if debate.verdict is None:
+        ending = debate.summary.outcome or OUTCOME_LABELS[debate.summary.status]
+        return [*lines, f"*No verdict.* The debate ended: {ending}", ""]
+    lines += [debate.verdict, ""]
+    notes: list[str] = []
+    if debate.summary.verdict_model is not None:
+        fallback = fallback_verdict_model(debate.summary, usual_verdict_model)
+        by = f"the fallback model {fallback}" if fallback else debate.summary.verdict_model
+        notes.append(f"Written by {by}")
+    if debate.judge_order:
+        order = ", ".join(_persona_heading(debate.panel, position) for position in debate.judge_order)
+        notes.append(f"the judge read the answers unnamed, in this order: {order}")
+    if notes:
+        lines += ["*" + "; ".join(notes) + ".*", ""]
+    return lines
+
+
+def _figures(debate: StoredDebate) -> list[str]:
+    rows = [("Tokens", f"{debate.summary.tokens:,}")]
+    if debate.wall_s is not None:
+        rows.append(("Wall time", f"{debate.wall_s:.1f} s"))
+    if debate.persona_sum_s is not None:
+        rows.append(("Σ persona time", f"{debate.persona_sum_s:.1f} s"))
+    if debate.verdict_s is not None:
+        rows.append(("Verdict time", f"{debate.verdict_s:.1f} s"))
+    if debate.wall_s and debate.persona_sum_s is not None and debate.verdict_s is not None:
+        rows.append(("Speed-up", f"{(debate.persona_sum_s + debate.verdict_s) / debate.wall_s:.1f}×"))
+    return ["## Figures", "", "| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows), ""]
+
+
+def transcript_markdown(
+    debate: StoredDebate, *, asker: str | None = None, usual_verdict_model: str | None = None
+) -> str:
+    """The whole debate as Markdown. ``asker``: the asker's name when known (else their id is given);
+    ``usual_verdict_model``: the configured verdict model, to tell a verdict the fallback wrote."""
+    summary = debate.summary
+    who = f"{_code(asker)} ({summary.user_id})" if asker else f"member {summary.user_id}"
+    facts = [
+        f"- **Asked by:** {who}",
+        f"- **Started:** {utc_stamp(summary.started_at)}",
+    ]
+    if debate.finished_at is not None:
+        facts.append(f"- **Finished:** {utc_stamp(debate.finished_at)}")
+    facts.append(f"- **Rounds:** {summary.rounds}")
+    facts.append(f"- **Outcome:** {outcome_label(summary, usual_verdict_model)}")
+    if summary.outcome:
+        facts.append(f"- **Status line:** {_code(summary.outcome)}")
+    link = status_message_link(summary)
+    if link is not None:
+        facts.append(f"- **On Discord:** <{link}>")
+    panel = [
+        f"{number}. {persona.label}" + (f" (model {persona.model})" if persona.model else "")
+        for number, persona in enumerate(debate.panel, start=1)
+    ]
+    lines = [
+        f"# Debate #{summary.id}",
+        "",
+        _quote(summary.question),
+        "",
+        *facts,
+        "",
+        "## Panel",
+        "",
+        *panel,
+        "",
+        *_rounds(debate),
+        *_verdict(debate, usual_verdict_model),
+        *_figures(debate),
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def transcript_filename(debate_id: int) -> str:
+    return f"debate-{debate_id}.md"
