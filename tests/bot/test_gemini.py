@@ -409,9 +409,11 @@ async def test_a_structured_grounded_request_keeps_its_schema_on_gemini_3(
     completion = await llm.generate(replace(request(), grounded=True, response_schema=schema))
 
     assert list(json.loads(completion.text)) == ["answer"]
-    assert completion.grounding is not None and len(completion.grounding.sources) == 2
+    assert completion.grounding is not None
+    assert len(completion.grounding.sources) == 2
     (call,) = gemini.calls
-    assert call.grounded and call.response_schema == schema
+    assert call.grounded
+    assert call.response_schema == schema
 
 
 async def test_an_ungrounded_request_sends_no_tools_and_has_no_grounding(
@@ -421,7 +423,8 @@ async def test_an_ungrounded_request_sends_no_tools_and_has_no_grounding(
 
     assert completion.grounding is None
     (call,) = gemini.calls
-    assert call.tools == [] and "tools" not in call.body
+    assert call.tools == []
+    assert "tools" not in call.body
 
 
 async def test_a_grounded_answer_without_a_search_has_no_grounding(

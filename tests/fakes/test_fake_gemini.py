@@ -1490,7 +1490,8 @@ async def test_a_grounded_answer_carries_the_scripted_sources_queries_and_sugges
     assert metadata.web_search_queries == ["euro 2024"]
     assert metadata.search_entry_point is not None
     rendered = metadata.search_entry_point.rendered_content or ""
-    assert 'href="https://www.google.com/search?q=euro+2024"' in rendered and ">euro 2024</a>" in rendered
+    assert 'href="https://www.google.com/search?q=euro+2024"' in rendered
+    assert ">euro 2024</a>" in rendered
     text = text_of(chunks).encode()
     supports = [
         (s.segment.start_index or 0, s.segment.end_index, s.grounding_chunk_indices)
@@ -1499,7 +1500,8 @@ async def test_a_grounded_answer_carries_the_scripted_sources_queries_and_sugges
     ]
     assert supports == [(0, 11, [0]), (11, len(text), [1])]
     assert text[0:11] == b"Spain won. "
-    assert gem.calls[0].grounded and gem.calls[0].tools == [{"googleSearch": {}}]
+    assert gem.calls[0].grounded
+    assert gem.calls[0].tools == [{"googleSearch": {}}]
 
 
 async def test_an_unscripted_grounded_answer_cites_example_sites_derived_from_the_request(
@@ -1523,7 +1525,8 @@ async def test_no_grounding_without_the_tool_or_when_the_model_did_not_search(
     gem.script("persona", Reply("Known already.", sources=[]))
     unsearched = await respond(client, grounded(), stream=False)
 
-    assert metadata_of(plain) == [] and metadata_of(unsearched) == []
+    assert metadata_of(plain) == []
+    assert metadata_of(unsearched) == []
     assert (gem.calls[0].grounded, gem.calls[0].tools) == (False, [])
     assert gem.calls[1].grounded
 
