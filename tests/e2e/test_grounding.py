@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from tests.e2e.harness import (
     settled_original,
 )
 from tests.fakes.fake_discord import FakeDiscord, FakeGuild, FakeMember
-from tests.fakes.fake_gemini import FakeGemini, Reply, WebSource
+from tests.fakes.fake_gemini import FakeGemini, GeminiCall, Reply, WebSource
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +42,11 @@ SOURCES = {
 }
 
 
+def asked_reporter(question: str) -> Callable[[GeminiCall], bool]:
+    """Matches the Reporter's call in the debate on ``question``."""
+    return lambda call: "You are Reporter," in call.system_text and question in call.user_text
+
+
 def reporter_reply(question: str) -> Reply:
     answer = {"stance": "against", "confidence": 0.8, "key_claim": "The record says no.", "answer": question}
     return Reply.json(answer, sources=SOURCES[question], search_queries=[f"{question} record"])
@@ -51,10 +56,7 @@ def reporter_reply(question: str) -> Reply:
 async def gemini() -> AsyncIterator[FakeGemini]:
     async with FakeGemini(api_key=GEMINI_KEY) as fake:
         for question in SOURCES:
-            fake.script(
-                lambda call, q=question: "You are Reporter," in call.system_text and q in call.user_text,
-                reporter_reply(question),
-            )
+            fake.script(asked_reporter(question), reporter_reply(question))
         yield fake
 
 
@@ -195,3 +197,17 @@ async def test_grounding_is_toggled_audited_exported_and_imported(
     (droid,) = [call for call in persona_calls(gemini) if "You are Droid Analyst," in call.system_text]
     assert droid.grounded
     assert "example.com" in json.dumps(debate.thread_embeds)  # the fake's default sources, shown
+
+
+async def test_grounded_is_a_boolean_option_of_add_and_of_its_own_subcommand(
+    discord_fake: FakeDiscord, gemini: FakeGemini
+) -> None:
+    async with running_parley(discord_fake, gemini):
+        pass
+    (persona,) = [command for command in discord_fake.commands() if command["name"] == "persona"]
+    subcommands = {option["name"]: option for option in persona["options"]}
+    add_options = {option["name"]: option for option in subcommands["add"]["options"]}
+    assert (add_options["grounded"]["type"], add_options["grounded"].get("required", False)) == (5, False)
+    name, on = subcommands["grounded"]["options"]
+    assert (name["name"], name["type"], name["required"], name["autocomplete"]) == ("name", 3, True, True)
+    assert (on["name"], on["type"], on["required"]) == ("on", 5, True)
