@@ -26,8 +26,10 @@ from bot.core.llm import (
     Completion,
     FailureKind,
     FinishReason,
+    Grounding,
     LLMFailure,
     LLMRequest,
+    Source,
     Thinking,
     TokenUsage,
 )
@@ -56,6 +58,15 @@ JSON_MIME_TYPE = "application/json"
 publishes (``google-ai-generativelanguage``) says that when it is set "``response_schema`` must be omitted,
 but ``response_mime_type`` is required", and https://ai.google.dev/gemini-api/docs/structured-output sets
 it to ``application/json``. v1's ``GenerationConfig`` has neither field."""
+GOOGLE_SEARCH = types.Tool(google_search=types.GoogleSearch())
+"""The tool a grounded request sends: Grounding with Google Search (``tools: [{"googleSearch": {}}]``,
+https://ai.google.dev/gemini-api/docs/google-search; ``google_search`` in the v1beta ``Tool`` of
+``google-ai-generativelanguage``). It may go with ``responseJsonSchema``: "Gemini 3 lets you combine
+Structured Outputs with built-in tools, including Grounding with Google Search"
+(https://ai.google.dev/gemini-api/docs/structured-output, "Structured outputs with tools"), so grounded
+personas keep their structured answers. Earlier models refuse the pair ("controlled generation is not
+supported with google_search tool": https://github.com/googleapis/python-genai/issues/665); Parley's
+models are Gemini 3 ones."""
 RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
@@ -175,6 +186,26 @@ def _text(response: types.GenerateContentResponse) -> str:
     return "".join(part.text for part in candidate.content.parts if part.text and not part.thought)
 
 
+def _grounding(response: types.GenerateContentResponse) -> Grounding | None:
+    """The first candidate's ``groundingMetadata`` (web sources, search queries and Google's rendering
+    of the search suggestions), or None when the answer came without it."""
+    candidate = response.candidates[0] if response.candidates else None
+    metadata = candidate.grounding_metadata if candidate is not None else None
+    if metadata is None:
+        return None
+    sources = tuple(
+        Source(title=chunk.web.title or "", uri=chunk.web.uri)
+        for chunk in metadata.grounding_chunks or []
+        if chunk.web is not None and chunk.web.uri
+    )
+    entry = metadata.search_entry_point
+    return Grounding(
+        sources=sources,
+        queries=tuple(query for query in metadata.web_search_queries or [] if query),
+        suggestions_html=(entry.rendered_content or "") if entry is not None else "",
+    )
+
+
 def _finish_name(response: types.GenerateContentResponse) -> str | None:
     candidate = response.candidates[0] if response.candidates else None
     if candidate is None or candidate.finish_reason is None:
@@ -203,9 +234,15 @@ def _block_failure(
 
 
 def completion_from(
-    response: types.GenerateContentResponse, text: str, model: str, attempts: int
+    response: types.GenerateContentResponse,
+    text: str,
+    model: str,
+    attempts: int,
+    grounding: Grounding | None = None,
 ) -> Completion:
-    """A finished answer, or the :class:`LLMFailure` a blocked, empty or unusable response stands for."""
+    """A finished answer, or the :class:`LLMFailure` a blocked, empty or unusable response stands for.
+
+    ``grounding``: what a stream's earlier chunks grounded it in; otherwise read from ``response``."""
     usage = _usage(response.usage_metadata)
     blocked = _block_failure(response, usage, attempts)
     if blocked is not None:
@@ -215,7 +252,14 @@ def completion_from(
         reason = "cut off before writing anything" if finish == "MAX_TOKENS" else "empty reply"
         raise LLMFailure(reason, kind=FailureKind.EMPTY, attempts=attempts, usage=usage)
     reason = FinishReason.MAX_TOKENS if finish == "MAX_TOKENS" else FinishReason.STOP
-    return Completion(text=text, model=model, usage=usage, finish=reason, attempts=attempts)
+    return Completion(
+        text=text,
+        model=model,
+        usage=usage,
+        finish=reason,
+        attempts=attempts,
+        grounding=grounding if grounding is not None else _grounding(response),
+    )
 
 
 class GeminiLLM:
@@ -312,6 +356,7 @@ class GeminiLLM:
             thinking_config=thinking,
             response_mime_type=JSON_MIME_TYPE if structured else None,
             response_json_schema=_plain_json(request.response_schema) if structured else None,
+            tools=[GOOGLE_SEARCH] if request.grounded else None,
         )
 
     async def _attempts(self, request: LLMRequest, attempt_once: Callable[[int], Awaitable[T]]) -> T:
@@ -380,9 +425,11 @@ class GeminiLLM:
         attempts, stream, chunk = await self._attempts(request, open_stream)
         text = ""
         last: types.GenerateContentResponse | None = None
+        grounding: Grounding | None = None
         try:
             while chunk is not None:
                 last = chunk
+                grounding = _grounding(chunk) or grounding
                 blocked = _block_failure(chunk, _usage(chunk.usage_metadata), attempts)
                 if blocked is not None:
                     raise blocked
@@ -401,4 +448,4 @@ class GeminiLLM:
                 await close()
         if last is None:
             raise LLMFailure("empty reply", kind=FailureKind.EMPTY, attempts=attempts)
-        yield completion_from(last, text, request.model, attempts)
+        yield completion_from(last, text, request.model, attempts, grounding)

@@ -24,6 +24,7 @@ from bot.core.panel import (
     free_colour,
     import_panel,
     with_added,
+    with_grounding,
     with_replaced,
     without,
 )
@@ -129,6 +130,7 @@ class PersonasCog(commands.Cog):
         instructions=f"Who this persona is and how it argues (10–{INSTRUCTIONS_MAX_LENGTH} characters)",
         colour="Embed colour as #RRGGBB (optional)",
         model="Gemini model for this persona (optional; default: the server's)",
+        grounded="Answer with Google Search and list the sources used (optional; default: off)",
     )
     @app_commands.autocomplete(model=_models)
     async def add(
@@ -139,6 +141,7 @@ class PersonasCog(commands.Cog):
         instructions: app_commands.Range[str, 1, INSTRUCTIONS_MAX_LENGTH],
         colour: app_commands.Range[str, 1, COLOUR_MAX_LENGTH] | None = None,
         model: app_commands.Range[str, 1, MODEL_NAME_MAX_LENGTH] | None = None,
+        grounded: bool = False,
     ) -> None:
         # The fields are checked before anything else; a persona without a colour gets one no persona
         # on the panel uses, chosen from the panel as it is when the change is applied.
@@ -150,6 +153,7 @@ class PersonasCog(commands.Cog):
             model=model,
             allowed_models=self.bot.settings.allowed_models,
             default_colour=0,
+            grounded=grounded,
         )
         coloured = colour is not None and bool(colour.strip())
 
@@ -158,7 +162,8 @@ class PersonasCog(commands.Cog):
             return with_added(panel, added)
 
         await acknowledge_privately(interaction)
-        _before, after = await self._change(interaction, "add", add_to, f"added {persona.label}")
+        summary = f"added {persona.label}" + (" (grounded)" if grounded else "")
+        _before, after = await self._change(interaction, "add", add_to, summary)
         await send_private(
             interaction,
             f"Added **{persona.label}**. The panel now has {len(after.personas)} personas.",
@@ -177,7 +182,10 @@ class PersonasCog(commands.Cog):
 
         async def save(fields: dict[str, str]) -> str:
             edited = make_persona(
-                **fields, allowed_models=self.bot.settings.allowed_models, default_colour=persona.colour
+                **fields,
+                allowed_models=self.bot.settings.allowed_models,
+                default_colour=persona.colour,
+                grounded=persona.grounded,  # the form has no room for it: /persona grounded sets it
             )
             changed = [
                 field
@@ -197,6 +205,38 @@ class PersonasCog(commands.Cog):
 
         # A modal must be the first response; it checks the member again when it is submitted.
         await interaction.response.send_modal(PersonaModal(persona, save, check=require_moderator))
+
+    @persona.command(
+        name="grounded", description="Turn Google Search grounding on or off for a persona (shows sources)"
+    )
+    @app_commands.describe(name="The persona", on="On: it answers with Google Search and lists its sources")
+    @app_commands.autocomplete(name=_names)
+    async def grounded(
+        self, interaction: discord.Interaction[ParleyBot], name: PersonaName, on: bool
+    ) -> None:
+        current = await self._panel(interaction)
+        persona = find(current.personas, name)
+        if persona is None:
+            raise UserFacingError(f"There is no persona called {quoted(name.strip())} on this panel.")
+        state = "on" if on else "off"
+        if persona.grounded == on:
+            await send_private(
+                interaction, f"Nothing changed: grounding is already {state} for **{persona.label}**."
+            )
+            return
+        await acknowledge_privately(interaction)
+        await self._change(
+            interaction,
+            "grounded",
+            lambda panel: with_grounding(panel, persona.name, on),
+            f"turned grounding {state} for {persona.label}",
+        )
+        what = (
+            "it now answers with Google Search and lists the sources it used"
+            if on
+            else "it answers from the model's own knowledge again"
+        )
+        await send_private(interaction, f"Grounding is {state} for **{persona.label}**: {what}.")
 
     @persona.command(name="remove", description="Remove a persona from this server's panel")
     @app_commands.describe(name="The persona to remove")

@@ -17,6 +17,7 @@ from bot.core.llm import (
     LLM,
     Completion,
     FailureKind,
+    Grounding,
     LLMFailure,
     LLMRequest,
     Thinking,
@@ -68,7 +69,8 @@ class PersonaReply:
     """A persona answered. ``cut_off``: the model hit its output limit; the text is kept anyway.
 
     ``stance``, ``confidence`` and ``key_claim`` come from the persona's structured answer (``unknown``,
-    None and None when it could not be read); a verdict has none of them.
+    None and None when it could not be read); a verdict has none of them. ``grounding``: the sources and
+    Google Search suggestions of a grounded answer.
     """
 
     text: str
@@ -80,6 +82,7 @@ class PersonaReply:
     stance: Stance = Stance.UNKNOWN
     confidence: float | None = None
     key_claim: str | None = None
+    grounding: Grounding | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,7 @@ def _reply(completion: Completion, latency_s: float) -> PersonaReply:
         usage=completion.usage,
         attempts=completion.attempts,
         cut_off=completion.cut_off,
+        grounding=completion.grounding,
     )
 
 
@@ -366,6 +370,7 @@ class _Debate:
             max_output_tokens=self.config.persona_max_output_tokens,
             thinking=self.config.persona_thinking,
             response_schema=ANSWER_SCHEMA,
+            grounded=persona.grounded,
         )
 
     def start_round(self, number: int, llm: LLM, limiter: asyncio.Semaphore) -> _Round:

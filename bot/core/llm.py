@@ -60,10 +60,33 @@ class FinishReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """A web page an answer was grounded in: its title (often the site's domain) and its address."""
+
+    title: str
+    uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    """What Google Search grounding returned with an answer.
+
+    ``sources``: the web pages used, in the order the model listed them; ``queries``: the searches it
+    ran, which are also the Google Search suggestions that must be shown with the answer;
+    ``suggestions_html``: Google's own rendering of those suggestions (HTML and CSS for a web page).
+    """
+
+    sources: tuple[Source, ...] = ()
+    queries: tuple[str, ...] = ()
+    suggestions_html: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LLMRequest:
     """One prompt: the system instruction, the user content, and the budget for answering it.
 
     ``response_schema``: a JSON Schema the answer must follow; the answer's text is then that JSON.
+    ``grounded``: the model may search Google and ground its answer in what it finds.
     """
 
     model: str
@@ -74,17 +97,21 @@ class LLMRequest:
     temperature: float | None = None
     thinking: Thinking | None = None
     response_schema: Mapping[str, object] | None = None
+    grounded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A model's answer. While streaming, ``text`` is the text so far and ``finish`` is ``None``."""
+    """A model's answer. While streaming, ``text`` is the text so far and ``finish`` is ``None``.
+
+    ``grounding``: what Google Search grounding returned (None when the answer was not grounded)."""
 
     text: str
     model: str
     usage: TokenUsage = TokenUsage()
     finish: FinishReason | None = FinishReason.STOP
     attempts: int = 1
+    grounding: Grounding | None = None
 
     @property
     def cut_off(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,6 +86,12 @@ def with_replaced(panel: Panel, name: str, persona: Persona) -> Panel:
     return checked(tuple(persona if p is old else p for p in panel))
 
 
+def with_grounding(panel: Panel, name: str, grounded: bool) -> Panel:
+    """The panel with the persona ``name`` answering with Google Search grounding, or no longer."""
+    old = _require(panel, name)
+    return tuple(dataclasses.replace(p, grounded=grounded) if p is old else p for p in panel)
+
+
 def without(panel: Panel, name: str) -> Panel:
     old = _require(panel, name)
     if len(panel) <= PANEL_MIN:
@@ -101,13 +108,20 @@ def persona_json(persona: Persona) -> dict[str, Any]:
     }
     if persona.model is not None:
         data["model"] = persona.model
+    if persona.grounded:
+        data["grounded"] = True  # written only when set, so files without the key stay as they were
     return data
 
 
 def persona_from_json(data: dict[str, Any]) -> Persona:
     """A persona as :func:`persona_json` stored it (trusted: it was validated when it was made)."""
     return Persona(
-        data["name"], data["emoji"], data["instructions"], parse_colour(data["colour"]), data.get("model")
+        data["name"],
+        data["emoji"],
+        data["instructions"],
+        parse_colour(data["colour"]),
+        data.get("model"),
+        bool(data.get("grounded", False)),
     )
 
 
@@ -118,7 +132,8 @@ def export_panel(panel: Panel) -> bytes:
 
 
 _TOP_KEYS = {"version", "personas"}
-_PERSONA_KEYS = {"name", "emoji", "instructions", "colour", "model"}
+_TEXT_KEYS = {"name", "emoji", "instructions", "colour", "model"}
+_PERSONA_KEYS = _TEXT_KEYS | {"grounded"}
 _REQUIRED_KEYS = ("name", "emoji", "instructions")
 
 
@@ -136,9 +151,11 @@ def _persona_from_json(index: int, item: object, allowed_models: Sequence[str], 
     problems += [f"{label}: {field!r} is missing." for field in _REQUIRED_KEYS if field not in item]
     problems += [
         f"{label}: {field!r} must be text."
-        for field in sorted(_PERSONA_KEYS & set(item))
+        for field in sorted(_TEXT_KEYS & set(item))
         if not isinstance(item[field], str) and not (field == "model" and item[field] is None)
     ]
+    if "grounded" in item and not isinstance(item["grounded"], bool):
+        problems.append(f"{label}: 'grounded' must be true or false.")
     if problems:
         raise Invalid(*problems)
     try:
@@ -150,6 +167,7 @@ def _persona_from_json(index: int, item: object, allowed_models: Sequence[str], 
             model=item.get("model"),
             allowed_models=allowed_models,
             default_colour=colour,
+            grounded=item.get("grounded", False),
         )
     except Invalid as error:
         raise Invalid(*(f"{label}: {problem}" for problem in error.problems)) from None

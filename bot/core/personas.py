@@ -9,7 +9,8 @@ from dataclasses import dataclass
 class Persona:
     """One voice on a panel: its display name and emoji, its standing instructions and colour.
 
-    ``model`` overrides the deployment's persona model for this persona only.
+    ``model`` overrides the deployment's persona model for this persona only; a ``grounded`` persona
+    answers with Google Search grounding and shows the sources it used.
     """
 
     name: str
@@ -17,6 +18,7 @@ class Persona:
     instructions: str
     colour: int
     model: str | None = None
+    grounded: bool = False
 
     @property
     def label(self) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NotRequired, TypedDict
+from urllib.parse import quote, quote_plus, urlsplit
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply, Position
 from bot.core.limits import Limits
-from bot.core.llm import TokenUsage
+from bot.core.llm import Grounding, TokenUsage
 from bot.core.panel import AuditEntry
 from bot.core.personas import Persona
 from bot.core.stances import BADGES, Stance, tally
@@ -169,6 +170,94 @@ def model_text(reply: PersonaReply) -> str:
     return reveal_links(reply.text) + (CUT_OFF_MARK if reply.cut_off else "")
 
 
+SOURCES_FIELD = "Sources"
+SUGGESTIONS_FIELD = "Google Search suggestions"
+GOOGLE_SEARCH_URL = "https://www.google.com/search?q="
+SOURCE_TITLE_LIMIT = 100
+_URL_SAFE = ":/?#@!$&'*+,;=%~-._"
+"""Characters a source's address keeps as they are; any other (parentheses, blanks, brackets, angle
+brackets) is percent-encoded, so that the address cannot end a markdown link early."""
+
+
+def _link_target(uri: str) -> str | None:
+    """``uri`` made safe inside a markdown link, or None unless it is an absolute http(s) address."""
+    try:
+        parts = urlsplit(uri.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return quote(uri.strip(), safe=_URL_SAFE)
+
+
+def _link_text(text: str) -> str:
+    """Text shown as a link's label: one line, mentions inert, markdown (brackets included) literal."""
+    return escape_markdown(neutralise_mentions(one_line(text)))
+
+
+def _listed(lines: Sequence[str], more: str) -> str:
+    """As many of ``lines`` as fit in one field value, then ``more`` (formatted with how many were left
+    out) when some were."""
+    kept: list[str] = []
+    for index, line in enumerate(lines):
+        rest = len(lines) - index - 1
+        tail = "\n" + more.format(rest) if rest else ""
+        if discord_length("\n".join([*kept, line]) + tail) > FIELD_VALUE_LIMIT:
+            return "\n".join([*kept, more.format(len(lines) - index)])
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def grounding_fields(grounding: Grounding) -> list[EmbedField]:
+    """A grounded answer's sources and its Google Search suggestions, as embed fields.
+
+    Sources: each page once (by address), a link titled as Google titled it (its host when untitled).
+    Suggestions: Google requires a grounded answer to be shown with its search suggestions, each taking
+    the member straight to Google's results for it (https://ai.google.dev/gemini-api/docs/google-search,
+    https://ai.google.dev/gemini-api/docs/grounding/search-suggestions, and the Grounding with Google
+    Search terms at https://ai.google.dev/gemini-api/terms). The suggestions come as HTML
+    (``searchEntryPoint.renderedContent``), which Discord cannot show, so each query the model searched
+    for (``webSearchQueries``) is shown as written, as a link to a Google search for it, under a name that
+    says they are Google Search suggestions.
+    """
+    sources: list[str] = []
+    seen: set[str] = set()
+    for source in grounding.sources:
+        target = _link_target(source.uri)
+        if target is None or target in seen:
+            continue
+        seen.add(target)
+        title = source.title.strip() or urlsplit(source.uri.strip()).hostname or target
+        sources.append(f"[{truncate(_link_text(title), SOURCE_TITLE_LIMIT)}]({target})")
+    queries = list(dict.fromkeys(query.strip() for query in grounding.queries if query.strip()))
+    suggestions = [
+        f"🔎 [{truncate(_link_text(query), SOURCE_TITLE_LIMIT)}]({GOOGLE_SEARCH_URL}{quote_plus(query)})"
+        for query in queries
+    ]
+    fields: list[EmbedField] = []
+    if sources:
+        fields.append(_field(SOURCES_FIELD, _listed(sources, "…and {} more"), inline=False))
+    if suggestions:
+        fields.append(_field(SUGGESTIONS_FIELD, _listed(suggestions, "…and {} more"), inline=False))
+    return fields
+
+
+def _with_fields(embeds: list[Embed], fields: Sequence[EmbedField], colour: int) -> list[Embed]:
+    """``fields`` added below the last embed, or in an untitled one after it (which then takes the
+    footer) when the last would outgrow what one message may hold."""
+    if not fields:
+        return embeds
+    last = embeds[-1]
+    grown: Embed = {**last, "fields": [*last.get("fields", []), *fields]}
+    if embed_size(grown) <= EMBED_CHARS_PER_MESSAGE:
+        return [*embeds[:-1], grown]
+    follow: Embed = {"color": colour, "fields": list(fields)}
+    trimmed: Embed = {**last}
+    if "footer" in trimmed:
+        follow["footer"] = trimmed.pop("footer")
+    return [*embeds[:-1], trimmed, follow]
+
+
 def persona_embeds(
     persona: Persona,
     outcome: PersonaReply | PersonaFailure,
@@ -179,10 +268,13 @@ def persona_embeds(
 ) -> list[Embed]:
     """One titled embed (``{emoji} {name}``, the persona's colour), continued untitled if long; below the
     answer its stance badge, the round (in a debate of several) and any change of stance
-    (``mixed → against``), and its key claim."""
+    (``mixed → against``), and its key claim; a grounded answer's sources and search suggestions last."""
     body = f"⚠️ No answer: {outcome.reason}." if isinstance(outcome, PersonaFailure) else model_text(outcome)
     fields = _persona_fields(outcome, round_number, rounds, earlier)
-    return _titled_sequence(persona.label, persona.colour, body, persona_footer(outcome), fields)
+    embeds = _titled_sequence(persona.label, persona.colour, body, persona_footer(outcome), fields)
+    if isinstance(outcome, PersonaReply) and outcome.grounding is not None:
+        embeds = _with_fields(embeds, grounding_fields(outcome.grounding), persona.colour)
+    return embeds
 
 
 def stats_footer(stats: DebateStats) -> str:
@@ -256,6 +348,8 @@ def panel_embed(panel: Sequence[Persona], is_default: bool) -> Embed:
         value = truncate(persona.instructions, PANEL_PREVIEW_LIMIT)
         if persona.model:
             value += f"\n*Model: {escape_markdown(persona.model)}*"
+        if persona.grounded:
+            value += "\n*Grounded in Google Search*"
         fields.append({"name": truncate(persona.label, FIELD_NAME_LIMIT), "value": value, "inline": False})
     title = "This server's panel" + (" (the default)" if is_default else "")
     return {

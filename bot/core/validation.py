@@ -123,6 +123,7 @@ def make_persona(
     model: str | None,
     allowed_models: Sequence[str],
     default_colour: int,
+    grounded: bool = False,
 ) -> Persona:
     """A validated persona from raw fields (surrounding blanks ignored), or :class:`Invalid` listing all
     problems. A blank colour takes ``default_colour``; a blank model means the deployment's default."""
@@ -140,4 +141,6 @@ def make_persona(
             problems += error.problems
     if problems:
         raise Invalid(*problems)
-    return Persona(name=name, emoji=emoji, instructions=instructions, colour=value, model=model)
+    return Persona(
+        name=name, emoji=emoji, instructions=instructions, colour=value, model=model, grounded=grounded
+    )

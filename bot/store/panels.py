@@ -35,7 +35,7 @@ V = TypeVar("V")
 
 
 def _persona(row: Any) -> Persona:
-    return Persona(row.name, row.emoji, row.instructions, row.colour, row.model)
+    return Persona(row.name, row.emoji, row.instructions, row.colour, row.model, row.grounded)
 
 
 def _panel_json(panel: StoredPanel) -> list[dict[str, Any]] | None:
@@ -165,6 +165,7 @@ class Panels:
                         "instructions": persona.instructions,
                         "colour": persona.colour,
                         "model": persona.model,
+                        "grounded": persona.grounded,
                     }
                     for position, persona in enumerate(panel)
                 ],

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from bot.core.validation import MODEL_NAME_MAX_LENGTH, NAME_MAX_LENGTH
@@ -53,6 +54,7 @@ personas = Table(
     Column("instructions", Text, nullable=False),
     Column("colour", Integer, nullable=False),
     Column("model", String(100), nullable=True),
+    Column("grounded", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("guild_id", "name_key", name="uq_personas_guild_name"),
 )
 

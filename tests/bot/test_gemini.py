@@ -19,12 +19,13 @@ from bot.core.llm import (
     FinishReason,
     LLMFailure,
     LLMRequest,
+    Source,
     Thinking,
     TokenUsage,
     output_budget,
 )
 from bot.gemini import JSON_MIME_TYPE, THINKING_BUDGETS, GeminiLLM, GeminiSetupError
-from tests.fakes.fake_gemini import FakeGemini, Fault, Reply, Usage, even_chunks
+from tests.fakes.fake_gemini import FakeGemini, Fault, Reply, Usage, WebSource, even_chunks
 
 KEY = "test-gemini-key"
 MODEL = "gemini-3.1-flash-lite"
@@ -368,3 +369,69 @@ async def test_a_model_listed_under_several_variables_is_named_under_the_first(l
         )
     assert "PERSONA_MODEL=gemini-9-nope" in str(caught.value)
     assert "ALLOWED_MODELS" not in str(caught.value)
+
+
+SOURCES = (
+    WebSource("uefa.com", "https://vertexaisearch.cloud.google.com/grounding-api-redirect/a"),
+    WebSource("", "https://vertexaisearch.cloud.google.com/grounding-api-redirect/b"),
+)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_grounded_request_sends_the_search_tool_and_reads_the_grounding(
+    gemini: FakeGemini, llm: GeminiLLM, stream: bool
+) -> None:
+    gemini.script("Rebel", Reply("Spain won. It was close.", sources=SOURCES, search_queries=["euro 2024"]))
+    grounded = replace(request(), grounded=True, response_schema=None)
+
+    if stream:
+        snapshots = [snapshot async for snapshot in llm.stream(grounded)]
+        assert all(snapshot.grounding is None for snapshot in snapshots[:-1])
+        completion = snapshots[-1]
+    else:
+        completion = await llm.generate(grounded)
+
+    assert completion.text == "Spain won. It was close."
+    assert completion.grounding is not None
+    assert completion.grounding.sources == (
+        Source("uefa.com", SOURCES[0].uri),
+        Source("", SOURCES[1].uri),
+    )
+    assert completion.grounding.queries == ("euro 2024",)
+    assert "https://www.google.com/search?q=euro+2024" in completion.grounding.suggestions_html
+    assert gemini.calls[0].tools == [{"googleSearch": {}}]
+
+
+async def test_a_structured_grounded_request_keeps_its_schema_on_gemini_3(
+    gemini: FakeGemini, llm: GeminiLLM
+) -> None:
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    completion = await llm.generate(replace(request(), grounded=True, response_schema=schema))
+
+    assert list(json.loads(completion.text)) == ["answer"]
+    assert completion.grounding is not None
+    assert len(completion.grounding.sources) == 2
+    (call,) = gemini.calls
+    assert call.grounded
+    assert call.response_schema == schema
+
+
+async def test_an_ungrounded_request_sends_no_tools_and_has_no_grounding(
+    gemini: FakeGemini, llm: GeminiLLM
+) -> None:
+    completion = await llm.generate(request())
+
+    assert completion.grounding is None
+    (call,) = gemini.calls
+    assert call.tools == []
+    assert "tools" not in call.body
+
+
+async def test_a_grounded_answer_without_a_search_has_no_grounding(
+    gemini: FakeGemini, llm: GeminiLLM
+) -> None:
+    gemini.script("Rebel", Reply("I know this one.", sources=[]))
+    completion = await llm.generate(replace(request(), grounded=True))
+
+    assert completion.grounding is None
+    assert gemini.calls[0].grounded

@@ -96,6 +96,7 @@ async def test_every_free_text_option_has_a_max_length(discord_fake: FakeDiscord
         ("persona add", "colour"): 7,
         ("persona add", "model"): 100,
         ("persona edit", "name"): 64,
+        ("persona grounded", "name"): 64,
         ("persona remove", "name"): 64,
     }
 

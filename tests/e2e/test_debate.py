@@ -349,6 +349,7 @@ async def test_commands_are_registered_and_only_resynced_when_changed(
     assert [option["name"] for option in commands["persona"]["options"]] == [
         "add",
         "edit",
+        "grounded",
         "remove",
         "reset",
         "preset",

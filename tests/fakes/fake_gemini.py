@@ -10,6 +10,8 @@ documents, and the fake spends every thought token a request allows: thought tok
 ``maxOutputTokens``, so an answer without room is cut off as the real API cuts it. Structured output
 (``responseJsonSchema``) is checked against Google's rules, and an unscripted call that asks for it answers
 JSON its schema accepts (see "structured output" below); ``Reply.json`` scripts a structured answer.
+A request with the Google Search tool gets a grounded answer, with the grounding metadata Google sends
+(see "grounding" below); ``Reply.sources`` and ``Reply.search_queries`` script what it found.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import html
 import json
 import math
 import re
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType, TracebackType
 from typing import Any, Literal, Self, TypeAlias, cast
+from urllib.parse import quote_plus
 
 from aiohttp import web
 from google.ai import generativelanguage_v1, generativelanguage_v1beta
@@ -81,11 +85,23 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class WebSource:
+    """A web page a grounded answer cites: ``groundingChunks[].web`` (title and uri)."""
+
+    title: str
+    uri: str
+
+
+@dataclass(frozen=True)
 class Reply:
     """A successful answer; for streaming calls ``chunks`` (joining to ``text``) become the SSE events, and
     without them the text arrives in a few chunks split at word boundaries. The model's thinking comes
     first, so an answer that does not fit in ``maxOutputTokens`` after it is cut off; ``usage`` replaces the
-    fake's counts and that emulation."""
+    fake's counts and that emulation.
+
+    For a request with the Google Search tool, ``sources`` and ``search_queries`` are what the model found
+    and searched for (None: derived from the request; no sources: it answered without searching, and the
+    answer has no grounding metadata). A request without the tool never gets grounding metadata."""
 
     text: str
     latency: float = 0.0
@@ -93,8 +109,14 @@ class Reply:
     chunks: Sequence[str] | None = None
     chunk_delay: float = 0.0
     usage: Usage | None = None
+    sources: Sequence[WebSource] | None = None
+    search_queries: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
+        if self.sources is not None:
+            object.__setattr__(self, "sources", tuple(self.sources))
+        if self.search_queries is not None:
+            object.__setattr__(self, "search_queries", tuple(self.search_queries))
         if self.chunks is not None:
             object.__setattr__(self, "chunks", tuple(self.chunks))
             if "".join(self.chunks) != self.text:
@@ -109,6 +131,8 @@ class Reply:
         latency: float = 0.0,
         chunk_delay: float = 0.0,
         usage: Usage | None = None,
+        sources: Sequence[WebSource] | None = None,
+        search_queries: Sequence[str] | None = None,
     ) -> Reply:
         """A structured answer: ``document`` written as JSON text, as a model under ``responseJsonSchema``
         writes it. ``chunk_count`` streams it in that many pieces of near-equal length (by default it is
@@ -117,7 +141,15 @@ class Reply:
         with them."""
         text = json.dumps(document, ensure_ascii=False)
         chunks = None if chunk_count is None else even_chunks(text, chunk_count)
-        return cls(text, latency=latency, chunks=chunks, chunk_delay=chunk_delay, usage=usage)
+        return cls(
+            text,
+            latency=latency,
+            chunks=chunks,
+            chunk_delay=chunk_delay,
+            usage=usage,
+            sources=sources,
+            search_queries=search_queries,
+        )
 
 
 @dataclass(frozen=True)
@@ -191,7 +223,9 @@ class GeminiCall:
     ``thinkingBudget`` governed), ``thoughts_tokens`` the thought tokens it spent, ``finish_reason`` and
     ``usage`` what the answer reported (None for error answers). ``response_mime_type`` and
     ``response_schema`` are ``generationConfig.responseMimeType`` and ``.responseJsonSchema`` as sent
-    ("" and None when absent). ``t_first_event`` is when a streamed answer's first event was sent.
+    ("" and None when absent). ``tools`` is the request's ``tools`` as sent ([] when absent) and
+    ``grounded`` whether one of them is Google Search. ``t_first_event`` is when a streamed answer's first
+    event was sent.
     """
 
     index: int
@@ -205,6 +239,8 @@ class GeminiCall:
     generation_config: JsonDict = field(default_factory=dict)
     response_mime_type: str = ""
     response_schema: Any = None
+    tools: list[Any] = field(default_factory=list)
+    grounded: bool = False
     prompt_tokens: int = 0
     max_output_tokens: int = 0
     candidate_count: int = 1
@@ -559,6 +595,9 @@ def _describe(call: GeminiCall, request: Any, body: JsonDict) -> None:
     has_limit = config.HasField("max_output_tokens")
     call.max_output_tokens = config.max_output_tokens if has_limit else _OUTPUT_TOKEN_LIMIT
     call.candidate_count = config.candidate_count if config.HasField("candidate_count") else 1
+    call.tools = list(body.get("tools") or [])
+    tools = request.tools if _has(request, "tools") else []
+    call.grounded = any(tool.HasField("google_search") for tool in tools)
 
 
 # --------------------------------------------------------------------------------------- structured output
@@ -952,6 +991,98 @@ def _plan_thinking(model: str, level: str | None, request: Any) -> _Thinking:
     return _Thinking(None, None, high if spec.default_budget == _DYNAMIC else spec.default_budget, include)
 
 
+# ----------------------------------------------------------------------------------------------- grounding
+#
+# Grounding with Google Search (https://ai.google.dev/gemini-api/docs/google-search): a request names the
+# tool as ``tools: [{"googleSearch": {}}]`` (``google_search`` in the v1beta Tool of
+# google-ai-generativelanguage; v1's GenerateContentRequest has no ``tools``, so the generated types
+# refuse it there). A grounded answer's candidate carries ``groundingMetadata``: ``webSearchQueries`` (the
+# searches run), ``searchEntryPoint.renderedContent`` (HTML and CSS showing them as Google Search
+# suggestions), ``groundingChunks`` (``web.uri`` and ``web.title``: on that page, redirect addresses under
+# vertexaisearch.cloud.google.com titled with the site's domain) and ``groundingSupports`` (a segment of the
+# answer, with start and end indexes in bytes of its part as the v1beta Segment defines them, and the
+# chunks that support it). When the model answers without searching there is no groundingMetadata (the
+# same page's legacy example tests for its absence). Streamed, the metadata comes with the last event.
+#
+# Structured output with the search tool: "Gemini 3 lets you combine Structured Outputs with built-in
+# tools, including Grounding with Google Search" (https://ai.google.dev/gemini-api/docs/structured-output,
+# "Structured outputs with tools"); earlier models refuse the pair with "Unable to submit request because
+# controlled generation is not supported with google_search tool."
+# (https://github.com/googleapis/python-genai/issues/665, with gemini-2.x).
+
+_REDIRECT_URL = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/"
+_DEFAULT_SITES = ("example.com", "example.org")  # RFC 2606 example domains: no real site is cited
+_GEMINI_3 = re.compile(r"gemini-3(\.\d+)?-")
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*\s*|[.!?]+\s*")
+
+
+def _check_grounding(call: GeminiCall, request: Any) -> None:
+    """Refuse, as models before Gemini 3 do, structured output together with the search tool."""
+    if not call.grounded or _GEMINI_3.match(call.model):
+        return
+    config = request.generation_config
+    if config.response_mime_type == JSON_MIME_TYPE or (
+        _has(config, "response_json_schema") and config.HasField("response_json_schema")
+    ):
+        raise _invalid(
+            "Unable to submit request because controlled generation is not supported with google_search tool."
+        )
+
+
+def _default_sources(call: GeminiCall) -> tuple[WebSource, ...]:
+    """Sources derived from the request: one redirect address per example site, stable per request."""
+    seed = f"{call.system_text}\n{call.user_text}"
+    return tuple(
+        WebSource(site, f"{_REDIRECT_URL}{zlib.crc32(f'{site}{seed}'.encode()):08x}")
+        for site in _DEFAULT_SITES
+    )
+
+
+def _default_queries(call: GeminiCall) -> tuple[str, ...]:
+    """One search for the start of the user text."""
+    words = " ".join(call.user_text.split())[:60].strip()
+    return (words or call.model,)
+
+
+def _suggestions_html(queries: Sequence[str]) -> str:
+    """A ``searchEntryPoint.renderedContent``: the queries as chips linking to Google Search."""
+    chips = "".join(
+        f'<a class="chip" href="https://www.google.com/search?q={quote_plus(query)}">{html.escape(query)}</a>'
+        for query in queries
+    )
+    return (
+        "<style>.container{display:flex}.chip{border-radius:16px;padding:6px 12px}</style>"
+        f'<div class="container"><div class="carousel">{chips}</div></div>'
+    )
+
+
+def _grounding_metadata(call: GeminiCall, reply: Reply, text: str) -> JsonDict | None:
+    """The ``groundingMetadata`` of ``reply`` to ``call`` (answer ``text``), or None when it has none."""
+    if not call.grounded or not text:
+        return None
+    sources = _default_sources(call) if reply.sources is None else reply.sources
+    if not sources:
+        return None
+    queries = _default_queries(call) if reply.search_queries is None else reply.search_queries
+    supports: list[JsonDict] = []
+    start = 0
+    for i, sentence in enumerate(_SENTENCE.findall(text)):
+        end = start + len(sentence.encode())
+        segment: JsonDict = {"endIndex": end, "text": sentence}
+        if start:
+            segment["startIndex"] = start  # proto3 JSON leaves zero out
+        supports.append({"segment": segment, "groundingChunkIndices": [i % len(sources)]})
+        start = end
+    metadata: JsonDict = {
+        "groundingChunks": [{"web": {"uri": source.uri, "title": source.title}} for source in sources],
+        "groundingSupports": supports,
+    }
+    if queries:
+        metadata["webSearchQueries"] = list(queries)
+        metadata["searchEntryPoint"] = {"renderedContent": _suggestions_html(queries)}
+    return metadata
+
+
 # ---------------------------------------------------------------------------------------- response bodies
 
 _STREAM_CHUNKS = 4  # a default streamed reply arrives in up to this many events, as Google streams text
@@ -1098,12 +1229,16 @@ def _payloads(call: GeminiCall, outcome: Outcome, thinking: _Thinking) -> list[J
         events += [[{"text": chunk}] for chunk in answer.chunks]
     events = events or [[]]
     payloads = []
+    grounding = _grounding_metadata(call, outcome, "".join(answer.chunks))
     for i, parts in enumerate(events):
         last = i == len(events) - 1
         payload: JsonDict = {
             "candidates": [_candidate(parts, k, answer.finish_reason if last else None) for k in range(n)]
         }
         if last:
+            if grounding is not None:
+                for candidate in payload["candidates"]:
+                    candidate["groundingMetadata"] = grounding
             payload["usageMetadata"] = _usage_json(answer.usage)
         payloads.append(payload | stamp)
     return payloads
@@ -1223,6 +1358,7 @@ class FakeGemini:
                     "methods.",
                 )
             _check_semantics(parsed)
+            _check_grounding(call, parsed)
             structured_default = _structured_default(call, parsed)
             thinking = _plan_thinking(model, level, parsed)
         except _ApiError as err:

@@ -19,6 +19,7 @@ from tests.fakes.fake_gemini import (
     GeminiCall,
     Reply,
     Usage,
+    WebSource,
     count_tokens,
     even_chunks,
     word_chunks,
@@ -1446,3 +1447,120 @@ async def test_a_structured_answer_cut_at_max_tokens_is_malformed_json(
 )
 def test_even_chunks_split_text_into_near_equal_pieces(text: str, count: int, expected: list[str]) -> None:
     assert even_chunks(text, count) == expected
+
+
+# -------------------------------------------------------------------------------------------- grounding
+
+SEARCH = types.Tool(google_search=types.GoogleSearch())
+
+
+def grounded(**config: Any) -> types.GenerateContentConfig:
+    """A config with the Google Search tool."""
+    return types.GenerateContentConfig(system_instruction="persona", tools=[SEARCH], **config)
+
+
+def metadata_of(chunks: list[types.GenerateContentResponse]) -> list[types.GroundingMetadata]:
+    """Every grounding metadata the chunks carry, in order."""
+    return [
+        candidate.grounding_metadata
+        for chunk in chunks
+        for candidate in chunk.candidates or []
+        if candidate.grounding_metadata is not None
+    ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_grounded_answer_carries_the_scripted_sources_queries_and_suggestions(
+    gem: FakeGemini, client: genai.Client, stream: bool
+) -> None:
+    sources = [
+        WebSource("uefa.com", "https://example.test/a"),
+        WebSource("bbc.co.uk", "https://example.test/b"),
+    ]
+    gem.script("persona", Reply("Spain won. England lost!", sources=sources, search_queries=["euro 2024"]))
+
+    chunks = await respond(client, grounded(), stream=stream)
+
+    [metadata] = metadata_of(chunks)
+    assert metadata is metadata_of(chunks[-1:])[0]  # with the last event only
+    assert [(c.web.title, c.web.uri) for c in metadata.grounding_chunks or [] if c.web] == [
+        ("uefa.com", "https://example.test/a"),
+        ("bbc.co.uk", "https://example.test/b"),
+    ]
+    assert metadata.web_search_queries == ["euro 2024"]
+    assert metadata.search_entry_point is not None
+    rendered = metadata.search_entry_point.rendered_content or ""
+    assert 'href="https://www.google.com/search?q=euro+2024"' in rendered
+    assert ">euro 2024</a>" in rendered
+    text = text_of(chunks).encode()
+    supports = [
+        (s.segment.start_index or 0, s.segment.end_index, s.grounding_chunk_indices)
+        for s in metadata.grounding_supports or []
+        if s.segment
+    ]
+    assert supports == [(0, 11, [0]), (11, len(text), [1])]
+    assert text[0:11] == b"Spain won. "
+    assert gem.calls[0].grounded
+    assert gem.calls[0].tools == [{"googleSearch": {}}]
+
+
+async def test_an_unscripted_grounded_answer_cites_example_sites_derived_from_the_request(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    [first] = metadata_of(await respond(client, grounded(), stream=False))
+    [again] = metadata_of(await respond(client, grounded(), stream=False))
+
+    chunks = [c.web for c in first.grounding_chunks or [] if c.web]
+    assert [web.title for web in chunks] == ["example.com", "example.org"]
+    assert all((web.uri or "").startswith("https://vertexaisearch.cloud.google.com/") for web in chunks)
+    assert first.grounding_chunks == again.grounding_chunks  # stable for the same request
+    assert first.web_search_queries == ["Why?"]
+
+
+async def test_no_grounding_without_the_tool_or_when_the_model_did_not_search(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    gem.script("persona", Reply("Known already.", sources=[WebSource("a.test", "https://a.test/")]))
+    plain = await respond(client, types.GenerateContentConfig(system_instruction="persona"), stream=False)
+    gem.script("persona", Reply("Known already.", sources=[]))
+    unsearched = await respond(client, grounded(), stream=False)
+
+    assert metadata_of(plain) == []
+    assert metadata_of(unsearched) == []
+    assert (gem.calls[0].grounded, gem.calls[0].tools) == (False, [])
+    assert gem.calls[1].grounded
+
+
+async def test_structured_output_with_search_is_gemini_3_only(gem: FakeGemini, client: genai.Client) -> None:
+    config = structured(tools=[SEARCH])
+    [response] = await respond(client, config, stream=False)
+    old = FakeGemini(api_key=KEY, models=("gemini-2.5-flash",))
+    async with old:
+        legacy = make_client(old)
+        try:
+            with pytest.raises(errors.ClientError) as caught:
+                await legacy.aio.models.generate_content(
+                    model="gemini-2.5-flash", contents="q", config=config
+                )
+            searched = await legacy.aio.models.generate_content(
+                model="gemini-2.5-flash", contents="q", config=grounded()
+            )
+        finally:
+            await legacy.aio.aclose()
+
+    assert json.loads(response.text or "")["stance"] in ("for", "against", "mixed", "unsure")
+    assert metadata_of([response])
+    assert caught.value.code == 400
+    assert "controlled generation is not supported with google_search tool" in str(caught.value.message)
+    assert metadata_of([searched])
+
+
+async def test_v1_has_no_tools(gem: FakeGemini) -> None:
+    body = {"contents": [USER], "tools": [{"googleSearch": {}}]}
+    status, _, answer = await post_raw(gem, body, path=f"/v1/models/{FLASH}:generateContent")
+
+    assert status == 400
+    assert (
+        answer["error"]["message"]
+        == 'Invalid JSON payload received. Unknown name "tools": Cannot find field.'
+    )

@@ -16,6 +16,7 @@ from bot.core.panel import (
     import_panel,
     nesting,
     with_added,
+    with_grounding,
     with_replaced,
     without,
 )
@@ -168,6 +169,7 @@ persona_strategy = st.builds(
     instructions=st.text(min_size=10, max_size=2000).map(str.strip).filter(lambda t: len(t) >= 10),
     colour=st.integers(0, 0xFFFFFF),
     model=st.sampled_from([None, *MODELS]),
+    grounded=st.booleans(),
 )
 
 
@@ -303,3 +305,37 @@ def test_problems_quote_long_values_briefly() -> None:
         " gemini-3.1-flash-lite, gemini-3.5-flash.",
         f"personas[1] (Jury): The colour must look like #RRGGBB, for example #E67E22; got '{'N' * 19}…'.",
     ]
+
+
+def test_grounded_is_exported_only_when_set_and_read_back() -> None:
+    grounded = Persona("Reporter", "📰", "You check every claim against the news.", 0x112233, grounded=True)
+    document = json.loads(export_panel((JUDGE, grounded)))
+
+    assert "grounded" not in document["personas"][0]
+    assert document["personas"][1]["grounded"] is True
+    assert import_panel(export_panel((JUDGE, grounded)), MODELS) == (JUDGE, grounded)
+    assert (
+        import_panel(
+            json.dumps({"version": 1, "personas": [good(), good("Jury", grounded=False)]}).encode(), MODELS
+        )[1].grounded
+        is False
+    )
+
+
+def test_grounded_must_be_a_boolean() -> None:
+    assert problems_of({"version": 1, "personas": [good(grounded="yes"), good("Jury", grounded=1)]}) == [
+        "personas[0] (Judge): 'grounded' must be true or false.",
+        "personas[1] (Jury): 'grounded' must be true or false.",
+    ]
+
+
+def test_grounding_is_turned_on_and_off_for_one_persona() -> None:
+    panel = DEFAULT_PANEL
+    on = with_grounding(panel, " droid analyst ", True)
+
+    assert [p.grounded for p in on] == [False, False, False, True]
+    assert on[3].name == "Droid Analyst"
+    assert on[:3] == panel[:3]
+    assert with_grounding(on, "Droid Analyst", False) == panel
+    with pytest.raises(Invalid):
+        with_grounding(panel, "Nobody", True)

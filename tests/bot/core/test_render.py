@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -9,14 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply, Position
-from bot.core.llm import FailureKind, TokenUsage
+from bot.core.llm import FailureKind, Grounding, Source, TokenUsage
 from bot.core.personas import DEFAULT_PANEL, Persona
 from bot.core.render import (
     CUT_OFF_MARK,
     DESCRIPTION_LIMIT,
     EMBED_CHARS_PER_MESSAGE,
     EMBEDS_PER_MESSAGE,
+    FIELD_VALUE_LIMIT,
     FOOTER_LIMIT,
+    SOURCES_FIELD,
+    SUGGESTIONS_FIELD,
     TITLE_LIMIT,
     VERDICT_COLOUR,
     VERDICT_TITLE,
@@ -26,7 +30,9 @@ from bot.core.render import (
     draft_verdict_embeds,
     embed_size,
     failed_state,
+    grounding_fields,
     pack_messages,
+    panel_embed,
     persona_embeds,
     progress_state,
     status_content,
@@ -415,3 +421,130 @@ def test_a_verdict_that_broke_off_keeps_what_was_written_and_says_why() -> None:
     )
     (embed,) = verdict_embeds(failure, STATS, written_before_failing="  ")
     assert embed["description"] == "⚠️ No verdict: timed out after 90 s."
+
+
+# ------------------------------------------------------------------------------------ grounded answers
+
+REDIRECT = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/"
+
+
+def grounded_reply(text: str, grounding: Grounding) -> PersonaReply:
+    return dataclasses.replace(reply(text), grounding=grounding)
+
+
+def field_named(embeds: list[Embed], name: str) -> str:
+    [value] = [
+        field["value"] for embed in embeds for field in embed.get("fields", []) if field["name"] == name
+    ]
+    return value
+
+
+def test_a_grounded_answer_lists_its_sources_once_each_and_its_search_suggestions() -> None:
+    grounding = Grounding(
+        sources=(
+            Source("uefa.com", REDIRECT + "a"),
+            Source("uefa.com", REDIRECT + "a"),  # the same page cited twice
+            Source("[fake](https://evil.example) @everyone", REDIRECT + "b"),
+            Source("", "https://en.wikipedia.org/wiki/Euro_(football) x"),
+            Source("not a web page", "javascript:alert(1)"),
+        ),
+        queries=("euro 2024 winner", "euro 2024 winner", "who scored?"),
+        suggestions_html="<div>chips</div>",
+    )
+    embeds = persona_embeds(DEFAULT_PANEL[0], grounded_reply("Spain won.", grounding))
+
+    assert field_named(embeds, SOURCES_FIELD).split("\n") == [
+        f"[uefa.com]({REDIRECT}a)",
+        f"[\\[fake\\](https://evil.example) @\u200beveryone]({REDIRECT}b)",
+        "[en.wikipedia.org](https://en.wikipedia.org/wiki/Euro_%28football%29%20x)",
+    ]
+    assert field_named(embeds, SUGGESTIONS_FIELD).split("\n") == [
+        "🔎 [euro 2024 winner](https://www.google.com/search?q=euro+2024+winner)",
+        "🔎 [who scored?](https://www.google.com/search?q=who+scored%3F)",
+    ]
+    assert SUGGESTIONS_FIELD == "Google Search suggestions"
+    assert [field["name"] for field in embeds[-1]["fields"]][-2:] == [SOURCES_FIELD, SUGGESTIONS_FIELD]
+    assert "footer" in embeds[-1]
+
+
+def test_an_answer_without_grounding_or_with_nothing_found_has_no_such_fields() -> None:
+    for outcome in (reply("Spain won."), grounded_reply("Spain won.", Grounding())):
+        names = [
+            field["name"]
+            for embed in persona_embeds(DEFAULT_PANEL[0], outcome)
+            for field in embed.get("fields", [])
+        ]
+        assert SOURCES_FIELD not in names
+        assert SUGGESTIONS_FIELD not in names
+    assert grounding_fields(Grounding(queries=("q",)))[0]["name"] == SUGGESTIONS_FIELD
+
+
+def test_many_sources_are_listed_up_to_the_field_limit_and_counted() -> None:
+    grounding = Grounding(
+        sources=tuple(Source(f"site{i}.example", f"{REDIRECT}{i:04d}{'x' * 40}") for i in range(60)),
+        queries=tuple(f"query number {i}" for i in range(60)),
+    )
+    sources, suggestions = grounding_fields(grounding)
+
+    for field in (sources, suggestions):
+        assert discord_length(field["value"]) <= FIELD_VALUE_LIMIT
+        shown = field["value"].split("\n")
+        left_out = int(re.fullmatch(r"…and (\d+) more", shown[-1])[1])  # type: ignore[index]
+        assert len(shown) - 1 + left_out == 60
+    assert sources["value"].startswith(f"[site0.example]({REDIRECT}0000")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=any_text.filter(lambda text: text != ""),
+    titles=st.lists(rich_text, min_size=1, max_size=40),
+    queries=st.lists(rich_text, max_size=40),
+)
+def test_a_grounded_reply_of_any_size_stays_within_limits(
+    text: str, titles: list[str], queries: list[str]
+) -> None:
+    grounding = Grounding(
+        sources=tuple(Source(title, f"{REDIRECT}{i}") for i, title in enumerate(titles)),
+        queries=tuple(queries),
+    )
+    embeds = persona_embeds(
+        DEFAULT_PANEL[0], dataclasses.replace(grounded_reply(text, grounding), key_claim="k" * 200)
+    )
+
+    shown = "".join(embed.get("description", "") for embed in embeds)
+    assert shown == reveal_links(text)
+    assert field_named(embeds, SOURCES_FIELD)
+    assert [("footer" in embed) for embed in embeds] == [False] * (len(embeds) - 1) + [True]
+    for message in pack_messages(embeds):
+        assert 1 <= len(message) <= EMBEDS_PER_MESSAGE
+        assert sum(embed_size(embed) for embed in message) <= EMBED_CHARS_PER_MESSAGE
+        for embed in message:
+            assert embed_size(embed) <= EMBED_CHARS_PER_MESSAGE
+            assert "description" in embed or embed.get("fields")
+            assert all(
+                discord_length(field["value"]) <= FIELD_VALUE_LIMIT for field in embed.get("fields", [])
+            )
+
+
+def test_sources_move_to_their_own_embed_when_the_answer_fills_the_last_one() -> None:
+    grounding = Grounding(
+        sources=tuple(Source(f"site{i}.example", f"{REDIRECT}{i:04d}{'x' * 40}") for i in range(30)),
+        queries=tuple(f"query number {i}" for i in range(30)),
+    )
+    outcome = dataclasses.replace(grounded_reply("w " * 2040, grounding), key_claim="k" * 200)
+    embeds = persona_embeds(DEFAULT_PANEL[0], outcome)
+
+    *answer, follow = embeds
+    assert "description" not in follow
+    assert "footer" in follow
+    assert follow["color"] == DEFAULT_PANEL[0].colour
+    assert [field["name"] for field in follow["fields"]] == [SOURCES_FIELD, SUGGESTIONS_FIELD]
+    assert all("footer" not in embed for embed in answer)
+    assert embed_size(answer[-1]) + embed_size(follow) > EMBED_CHARS_PER_MESSAGE
+    assert len(pack_messages(embeds)) == 2
+
+
+def test_the_panel_shows_which_personas_are_grounded() -> None:
+    grounded = dataclasses.replace(DEFAULT_PANEL[3], grounded=True)
+    fields = panel_embed((*DEFAULT_PANEL[:3], grounded), is_default=False)["fields"]
+    assert ["Grounded in Google Search" in field["value"] for field in fields] == [False, False, False, True]

@@ -15,7 +15,7 @@ from sqlalchemy import inspect, select
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.llm import FailureKind, TokenUsage
-from bot.core.panel import PANEL_MAX, StoredPanel, key, with_added, with_replaced, without
+from bot.core.panel import PANEL_MAX, StoredPanel, key, with_added, with_grounding, with_replaced, without
 from bot.core.personas import DEFAULT_PANEL, ETHICS_PANEL, Persona
 from bot.core.records import DebateStatus, Judging, StoredReply
 from bot.core.stances import Stance
@@ -452,3 +452,41 @@ async def test_a_pinned_language_is_kept_cleared_and_audited(store: Store) -> No
         ("language", "language set to pt-BR"),
     ]
     assert (entries[1].before, entries[1].after) == ({"language": None}, {"language": "pt-BR"})
+
+
+async def test_personas_stored_before_grounding_upgrade_as_ungrounded_and_grounding_persists(
+    database: Database,
+) -> None:
+    engine = make_engine(database.url, **database.options)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run_migrations, "0008")
+            await connection.exec_driver_sql("INSERT INTO guilds (guild_id) VALUES (7)")
+            await connection.exec_driver_sql(
+                "INSERT INTO personas (guild_id, position, name, name_key, emoji, instructions, colour) "
+                "VALUES (7, 0, 'Judge', 'judge', '⚖️', 'You are the judge.', 1), "
+                "(7, 1, 'Jury', 'jury', '👥', 'You are the jury.', 2)"
+            )
+        async with engine.begin() as connection:
+            await connection.run_sync(run_migrations)
+    finally:
+        await engine.dispose()
+    store = await Store.open(database.url, **database.options)
+    try:
+        assert [(p.name, p.grounded) for p in (await store.panel(7)).personas] == [
+            ("Judge", False),
+            ("Jury", False),
+        ]
+        await store.change_panel(
+            7, MODERATOR, "grounded", functools.partial(with_grounding, name="jury", grounded=True)
+        )
+        [entry] = await store.audit_log(7)
+        assert entry.after[1] == {**entry.before[1], "grounded": True}
+        assert "grounded" not in entry.before[1]
+    finally:
+        await store.close()
+    other = await reopened(database)
+    try:
+        assert [p.grounded for p in (await other.panel(7)).personas] == [False, True]
+    finally:
+        await other.close()
