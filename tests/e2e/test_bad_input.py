@@ -98,6 +98,7 @@ async def test_every_free_text_option_has_a_max_length(discord_fake: FakeDiscord
         ("persona edit", "name"): 64,
         ("persona grounded", "name"): 64,
         ("persona remove", "name"): 64,
+        ("parley language", "language"): 100,
     }
 
 
