@@ -23,6 +23,7 @@ from bot.core.records import Storage
 from bot.debates import CLOSING_WAIT_S, DebateService
 from bot.errors import report
 from bot.history import HistoryService
+from bot.i18n import CatalogueTranslator
 from bot.posting.channels import ChannelSenders
 from bot.privacy import PURGE_EVERY_S, PrivacyService, stop_task
 from bot.ratelimits import RateLimits
@@ -46,11 +47,23 @@ INVITE_PERMISSIONS = discord.Permissions(
 """What the invite URL asks for (the README documents each bit; a test keeps them in step)."""
 
 # The fields of a command that Discord keeps as we send them; everything else it adds or defaults.
-_COMMAND_KEYS = ("type", "name", "description", "options", "default_member_permissions", "contexts", "nsfw")
+_COMMAND_KEYS = (
+    "type",
+    "name",
+    "name_localizations",
+    "description",
+    "description_localizations",
+    "options",
+    "default_member_permissions",
+    "contexts",
+    "nsfw",
+)
 _OPTION_KEYS = (
     "type",
     "name",
+    "name_localizations",
     "description",
+    "description_localizations",
     "required",
     "choices",
     "options",
@@ -63,6 +76,9 @@ _OPTION_KEYS = (
 )
 
 
+_CHOICE_KEYS = ("name", "name_localizations", "value")
+
+
 def _canonical(value: Any, keys: tuple[str, ...]) -> Any:
     """A command or option as comparable data: only the keys that matter, falsy defaults dropped."""
     if isinstance(value, list):
@@ -72,12 +88,12 @@ def _canonical(value: Any, keys: tuple[str, ...]) -> Any:
     out: dict[str, Any] = {}
     for key in keys:
         item = value.get(key)
-        if item in (None, False, [], ""):
+        if item in (None, False, [], {}, ""):
             continue
         if key == "options":
             item = _canonical(item, _OPTION_KEYS)
         elif key == "choices":
-            item = [{"name": choice["name"], "value": choice["value"]} for choice in item]
+            item = [_canonical(choice, _CHOICE_KEYS) for choice in item]
         elif key == "type" and keys is _COMMAND_KEYS and item == 1:
             continue  # chat input is the default type
         elif key == "default_member_permissions":
@@ -172,6 +188,7 @@ class ParleyBot(commands.AutoShardedBot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(StopButton)  # a Stop press is answered whichever run showed the button
+        await self.tree.set_translator(CatalogueTranslator())  # command names in bot/locales/*
         await self.sync_commands()
 
     async def _use_gateway_of_api_base(self) -> None:
@@ -188,7 +205,8 @@ class ParleyBot(commands.AutoShardedBot):
         log.info("gateway %s (%d recommended shards)", url, shards)
 
     async def sync_commands(self) -> None:
-        """Sync to ``DEV_GUILD_ID`` at every start (instant), or globally only when the set changed."""
+        """Sync to ``DEV_GUILD_ID`` at every start (instant), or globally only when the set changed
+        (localisations included)."""
         if self.settings.dev_guild_id is not None:
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -196,9 +214,19 @@ class ParleyBot(commands.AutoShardedBot):
             log.info("synced %d commands to guild %s", len(synced), guild.id)
             return
         assert self.application_id is not None  # set by login, before setup_hook
-        local = [command.to_dict(self.tree) for command in self.tree.get_commands()]
-        remote = await self.http.get_global_commands(self.application_id)
-        if same_commands(local, list(remote)):  # type: ignore[arg-type]
+        translator = self.tree.translator
+        local = [
+            await command.get_translated_payload(self.tree, translator)
+            if translator is not None
+            else command.to_dict(self.tree)
+            for command in self.tree.get_commands()
+        ]
+        # Docs get-global-application-commands: the localisations come back only with_localizations.
+        remote = await self.http.request(
+            Route("GET", "/applications/{application_id}/commands", application_id=self.application_id),
+            params={"with_localizations": "true"},
+        )
+        if same_commands(local, list(remote)):
             log.info("global commands unchanged; not syncing")
             return
         synced = await self.tree.sync()

@@ -31,7 +31,10 @@ from bot.errors import NotModerator, UserFacingError, describe, report, send_pri
 
 NO_PINGS = discord.AllowedMentions.none()
 MODAL_TITLE_LIMIT = 45
-PRESET_CHOICES = [app_commands.Choice(name=title[:100], value=name) for name, title in PRESET_TITLES.items()]
+PRESET_CHOICES = [
+    app_commands.Choice(name=app_commands.locale_str(title[:100]), value=name)
+    for name, title in PRESET_TITLES.items()
+]
 """The built-in panels as slash-command choices."""
 
 REFUSALS = (Invalid, NotModerator, UserFacingError)

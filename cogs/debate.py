@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.client import ParleyBot
@@ -18,12 +19,18 @@ class DebateCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name="debate", description="Ask the panel: every persona answers at once, then a verdict."
+        name=locale_str("debate"),
+        description=locale_str("Ask the panel: every persona answers at once, then a verdict."),
+    )
+    @app_commands.rename(
+        question=locale_str("question"), preset=locale_str("preset"), rounds=locale_str("rounds")
     )
     @app_commands.describe(
-        question=f"What should the panel debate? (up to {QUESTION_MAX_LENGTH} characters)",
-        preset="Debate with a built-in panel instead of this server's",
-        rounds=f"Rounds of debate: from round 2 each persona reads the others and rebuts (1 to {MAX_ROUNDS})",
+        question=locale_str(f"What should the panel debate? (up to {QUESTION_MAX_LENGTH} characters)"),
+        preset=locale_str("Debate with a built-in panel instead of this server's"),
+        rounds=locale_str(
+            f"Rounds of debate: from round 2 each persona reads the others and rebuts (1 to {MAX_ROUNDS})"
+        ),
     )
     @app_commands.choices(preset=PRESET_CHOICES)
     @app_commands.guild_only()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.client import ParleyBot
@@ -14,8 +15,8 @@ class HistoryCog(commands.Cog):
     """The ``/debates`` group; the history service does the work."""
 
     debates = app_commands.Group(
-        name="debates",
-        description="This server's past debates",
+        name=locale_str("debates"),
+        description=locale_str("This server's past debates"),
         guild_only=True,
         allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False),
     )
@@ -23,12 +24,15 @@ class HistoryCog(commands.Cog):
     def __init__(self, bot: ParleyBot) -> None:
         self.bot = bot
 
-    @debates.command(name="history", description="This server's recent debates, newest first")
+    @debates.command(
+        name=locale_str("history"), description=locale_str("This server's recent debates, newest first")
+    )
     async def history(self, interaction: discord.Interaction[ParleyBot]) -> None:
         await self.bot.history.show_history(interaction)
 
-    @debates.command(name="transcript", description="One debate as a Markdown file")
-    @app_commands.describe(debate="The debate: start typing its question, or give its number")
+    @debates.command(name=locale_str("transcript"), description=locale_str("One debate as a Markdown file"))
+    @app_commands.rename(debate=locale_str("debate"))
+    @app_commands.describe(debate=locale_str("The debate: start typing its question, or give its number"))
     async def transcript(
         self, interaction: discord.Interaction[ParleyBot], debate: app_commands.Range[int, 1]
     ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.client import ParleyBot
@@ -41,13 +42,21 @@ def role_problem(role: discord.Role) -> str | None:
 class ParleyCog(commands.Cog):
     """The ``/parley`` settings group."""
 
-    parley = ModeratorGroup(name="parley", description="Parley's settings for this server (moderators)")
+    parley = ModeratorGroup(
+        name=locale_str("parley"), description=locale_str("Parley's settings for this server (moderators)")
+    )
 
     def __init__(self, bot: ParleyBot) -> None:
         self.bot = bot
 
-    @parley.command(name="moderator-role", description="Set or clear the role that may manage Parley here")
-    @app_commands.describe(role="Members with this role manage the panel; leave it out to clear the role")
+    @parley.command(
+        name=locale_str("moderator-role"),
+        description=locale_str("Set or clear the role that may manage Parley here"),
+    )
+    @app_commands.rename(role=locale_str("role"))
+    @app_commands.describe(
+        role=locale_str("Members with this role manage the panel; leave it out to clear the role")
+    )
     @app_commands.checks.has_permissions(manage_guild=True)
     async def moderator_role(
         self, interaction: discord.Interaction[ParleyBot], role: discord.Role | None = None
@@ -72,8 +81,12 @@ class ParleyCog(commands.Cog):
         await self.bot.store.update_settings(interaction.guild_id, interaction.user.id, **change)
         await send_private(interaction, reply)
 
-    @parley.command(name="cooldown", description="Seconds a member waits between two debates they start")
-    @app_commands.describe(seconds="0 lets members start debates back to back (at most a day)")
+    @parley.command(
+        name=locale_str("cooldown"),
+        description=locale_str("Seconds a member waits between two debates they start"),
+    )
+    @app_commands.rename(seconds=locale_str("seconds"))
+    @app_commands.describe(seconds=locale_str("0 lets members start debates back to back (at most a day)"))
     async def cooldown(
         self, interaction: discord.Interaction[ParleyBot], seconds: app_commands.Range[int, 0, 86_400]
     ) -> None:
@@ -84,15 +97,25 @@ class ParleyCog(commands.Cog):
         )
         await self._limit(interaction, reply, cooldown_s=seconds)
 
-    @parley.command(name="max-debates", description="How many debates may run at once in this server")
-    @app_commands.describe(count="Debates running at once (1–100); more are refused until one finishes")
+    @parley.command(
+        name=locale_str("max-debates"),
+        description=locale_str("How many debates may run at once in this server"),
+    )
+    @app_commands.rename(count=locale_str("count"))
+    @app_commands.describe(
+        count=locale_str("Debates running at once (1–100); more are refused until one finishes")
+    )
     async def max_debates(
         self, interaction: discord.Interaction[ParleyBot], count: app_commands.Range[int, 1, 100]
     ) -> None:
         await self._limit(interaction, f"At most {count} debates now run at once here.", max_debates=count)
 
-    @parley.command(name="budget", description="Gemini tokens this server may use per day (0: no budget)")
-    @app_commands.describe(tokens="Tokens per day, counted from 00:00 UTC; 0 removes the budget")
+    @parley.command(
+        name=locale_str("budget"),
+        description=locale_str("Gemini tokens this server may use per day (0: no budget)"),
+    )
+    @app_commands.rename(tokens=locale_str("tokens"))
+    @app_commands.describe(tokens=locale_str("Tokens per day, counted from 00:00 UTC; 0 removes the budget"))
     async def budget(
         self, interaction: discord.Interaction[ParleyBot], tokens: app_commands.Range[int, 0, 1_000_000_000]
     ) -> None:
@@ -113,9 +136,14 @@ class ParleyCog(commands.Cog):
             if typed in language.label.casefold() or typed == language.code.casefold()
         ][:25]
 
-    @parley.command(name="language", description="The language debates here are held in")
+    @parley.command(
+        name=locale_str("language"), description=locale_str("The language debates here are held in")
+    )
+    @app_commands.rename(language=locale_str("language"))
     @app_commands.describe(
-        language="A language Discord offers, e.g. Français; leave it out for each asker's own language"
+        language=locale_str(
+            "A language Discord offers, e.g. Français; leave it out for each asker's own language"
+        )
     )
     @app_commands.autocomplete(language=_languages)
     async def language(
@@ -140,7 +168,10 @@ class ParleyCog(commands.Cog):
         )
         await send_private(interaction, reply)
 
-    @parley.command(name="usage", description="Today's Gemini tokens against the budget, and debates running")
+    @parley.command(
+        name=locale_str("usage"),
+        description=locale_str("Today's Gemini tokens against the budget, and debates running"),
+    )
     async def usage(self, interaction: discord.Interaction[ParleyBot]) -> None:
         assert interaction.guild_id is not None
         admission = self.bot.admission
@@ -151,9 +182,15 @@ class ParleyCog(commands.Cog):
         )
         await send_private(interaction, embed=embed)
 
-    @parley.command(name="retention", description="Delete debates older than this many days (0: keep them)")
+    @parley.command(
+        name=locale_str("retention"),
+        description=locale_str("Delete debates older than this many days (0: keep them)"),
+    )
+    @app_commands.rename(days=locale_str("days"))
     @app_commands.describe(
-        days=f"Debates and their answers are deleted daily once this old (1–{RETENTION_MAX_DAYS}); 0: kept"
+        days=locale_str(
+            f"Debates and their answers are deleted daily once this old (1–{RETENTION_MAX_DAYS}); 0: kept"
+        )
     )
     async def retention(
         self,
@@ -172,8 +209,14 @@ class ParleyCog(commands.Cog):
             reply = "Debates are now kept here until a moderator deletes them (`/parley forget`)."
         await send_private(interaction, reply)
 
-    @parley.command(name="forget", description="Delete the debates a member started here, at their request")
-    @app_commands.describe(member="The member whose debates (questions, answers, verdicts) are deleted")
+    @parley.command(
+        name=locale_str("forget"),
+        description=locale_str("Delete the debates a member started here, at their request"),
+    )
+    @app_commands.rename(member=locale_str("member"))
+    @app_commands.describe(
+        member=locale_str("The member whose debates (questions, answers, verdicts) are deleted")
+    )
     async def forget(self, interaction: discord.Interaction[ParleyBot], member: discord.User) -> None:
         assert interaction.guild_id is not None
         await acknowledge_privately(interaction)
@@ -188,7 +231,10 @@ class ParleyCog(commands.Cog):
             )
         await send_private(interaction, reply)
 
-    @parley.command(name="audit", description="Show the latest changes to this server's panel and settings")
+    @parley.command(
+        name=locale_str("audit"),
+        description=locale_str("Show the latest changes to this server's panel and settings"),
+    )
     async def audit(self, interaction: discord.Interaction[ParleyBot]) -> None:
         assert interaction.guild_id is not None
         entries = await self.bot.store.audit_log(interaction.guild_id, limit=AUDIT_ENTRIES)

@@ -11,6 +11,7 @@ import io
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.client import ParleyBot
@@ -75,7 +76,9 @@ def _panel_embed(panel: Panel, is_default: bool) -> discord.Embed:
 class PersonasCog(commands.Cog):
     """The panel commands."""
 
-    persona = ModeratorGroup(name="persona", description="Manage this server's debate panel (moderators)")
+    persona = ModeratorGroup(
+        name=locale_str("persona"), description=locale_str("Manage this server's debate panel (moderators)")
+    )
 
     def __init__(self, bot: ParleyBot) -> None:
         self.bot = bot
@@ -92,7 +95,7 @@ class PersonasCog(commands.Cog):
 
     # -- anyone -----------------------------------------------------------------------------------
 
-    @app_commands.command(name="panel", description="Show this server's debate panel")
+    @app_commands.command(name=locale_str("panel"), description=locale_str("Show this server's debate panel"))
     @app_commands.guild_only()
     async def panel(self, interaction: discord.Interaction[ParleyBot]) -> None:
         stored = await self._panel(interaction)
@@ -123,14 +126,24 @@ class PersonasCog(commands.Cog):
 
     # -- moderators ---------------------------------------------------------------------------------
 
-    @persona.command(name="add", description="Add a persona to this server's panel")
+    @persona.command(name=locale_str("add"), description=locale_str("Add a persona to this server's panel"))
+    @app_commands.rename(
+        name=locale_str("name"),
+        emoji=locale_str("emoji"),
+        instructions=locale_str("instructions"),
+        colour=locale_str("colour"),
+        model=locale_str("model"),
+        grounded=locale_str("grounded"),
+    )
     @app_commands.describe(
-        name=f"Display name, e.g. Judge (1–{NAME_MAX_LENGTH} characters)",
-        emoji="One emoji, e.g. ⚖️, or a server emoji",
-        instructions=f"Who this persona is and how it argues (10–{INSTRUCTIONS_MAX_LENGTH} characters)",
-        colour="Embed colour as #RRGGBB (optional)",
-        model="Gemini model for this persona (optional; default: the server's)",
-        grounded="Answer with Google Search and list the sources used (optional; default: off)",
+        name=locale_str(f"Display name, e.g. Judge (1–{NAME_MAX_LENGTH} characters)"),
+        emoji=locale_str("One emoji, e.g. ⚖️, or a server emoji"),
+        instructions=locale_str(
+            f"Who this persona is and how it argues (10–{INSTRUCTIONS_MAX_LENGTH} characters)"
+        ),
+        colour=locale_str("Embed colour as #RRGGBB (optional)"),
+        model=locale_str("Gemini model for this persona (optional; default: the server's)"),
+        grounded=locale_str("Answer with Google Search and list the sources used (optional; default: off)"),
     )
     @app_commands.autocomplete(model=_models)
     async def add(
@@ -170,8 +183,12 @@ class PersonasCog(commands.Cog):
             embed=_panel_embed(after.personas, after.is_default),
         )
 
-    @persona.command(name="edit", description="Edit a persona in a form pre-filled with its current values")
-    @app_commands.describe(name="The persona to edit")
+    @persona.command(
+        name=locale_str("edit"),
+        description=locale_str("Edit a persona in a form pre-filled with its current values"),
+    )
+    @app_commands.rename(name=locale_str("name"))
+    @app_commands.describe(name=locale_str("The persona to edit"))
     @app_commands.autocomplete(name=_names)
     async def edit(self, interaction: discord.Interaction[ParleyBot], name: PersonaName) -> None:
         current = await self._panel(interaction)
@@ -207,9 +224,14 @@ class PersonasCog(commands.Cog):
         await interaction.response.send_modal(PersonaModal(persona, save, check=require_moderator))
 
     @persona.command(
-        name="grounded", description="Turn Google Search grounding on or off for a persona (shows sources)"
+        name=locale_str("grounded"),
+        description=locale_str("Turn Google Search grounding on or off for a persona (shows sources)"),
     )
-    @app_commands.describe(name="The persona", on="On: it answers with Google Search and lists its sources")
+    @app_commands.rename(name=locale_str("name"), on=locale_str("on"))
+    @app_commands.describe(
+        name=locale_str("The persona"),
+        on=locale_str("On: it answers with Google Search and lists its sources"),
+    )
     @app_commands.autocomplete(name=_names)
     async def grounded(
         self, interaction: discord.Interaction[ParleyBot], name: PersonaName, on: bool
@@ -238,8 +260,11 @@ class PersonasCog(commands.Cog):
         )
         await send_private(interaction, f"Grounding is {state} for **{persona.label}**: {what}.")
 
-    @persona.command(name="remove", description="Remove a persona from this server's panel")
-    @app_commands.describe(name="The persona to remove")
+    @persona.command(
+        name=locale_str("remove"), description=locale_str("Remove a persona from this server's panel")
+    )
+    @app_commands.rename(name=locale_str("name"))
+    @app_commands.describe(name=locale_str("The persona to remove"))
     @app_commands.autocomplete(name=_names)
     async def remove(self, interaction: discord.Interaction[ParleyBot], name: PersonaName) -> None:
         current = await self._panel(interaction)
@@ -257,7 +282,7 @@ class PersonasCog(commands.Cog):
             interaction, f"Remove **{persona.label}** from this server's panel?", "Remove", confirmed
         )
 
-    @persona.command(name="reset", description="Go back to the default panel")
+    @persona.command(name=locale_str("reset"), description=locale_str("Go back to the default panel"))
     async def reset(self, interaction: discord.Interaction[ParleyBot]) -> None:
         guild_id, actor_id = _guild(interaction), interaction.user.id
 
@@ -278,8 +303,11 @@ class PersonasCog(commands.Cog):
         )
         view.message = await interaction.original_response()
 
-    @persona.command(name="preset", description="Replace the panel with a built-in one")
-    @app_commands.describe(name="The built-in panel")
+    @persona.command(
+        name=locale_str("preset"), description=locale_str("Replace the panel with a built-in one")
+    )
+    @app_commands.rename(name=locale_str("name"))
+    @app_commands.describe(name=locale_str("The built-in panel"))
     @app_commands.choices(name=PRESET_CHOICES)
     async def preset(
         self, interaction: discord.Interaction[ParleyBot], name: app_commands.Choice[str]
@@ -291,7 +319,9 @@ class PersonasCog(commands.Cog):
         )
         await self._replaced(interaction, before, panel, f"Applied the **{name.value}** panel.")
 
-    @persona.command(name="export", description="Download this server's panel as a JSON file")
+    @persona.command(
+        name=locale_str("export"), description=locale_str("Download this server's panel as a JSON file")
+    )
     async def export(self, interaction: discord.Interaction[ParleyBot]) -> None:
         stored = await self._panel(interaction)
         file = discord.File(
@@ -305,9 +335,11 @@ class PersonasCog(commands.Cog):
         )
 
     @persona.command(
-        name="import", description="Replace the panel with one from a JSON file (see /persona export)"
+        name=locale_str("import"),
+        description=locale_str("Replace the panel with one from a JSON file (see /persona export)"),
     )
-    @app_commands.describe(file="A panel file, as /persona export makes them (at most 64 KiB)")
+    @app_commands.rename(file=locale_str("file"))
+    @app_commands.describe(file=locale_str("A panel file, as /persona export makes them (at most 64 KiB)"))
     async def import_(self, interaction: discord.Interaction[ParleyBot], file: discord.Attachment) -> None:
         if file.size > EXPORT_MAX_BYTES:
             raise Invalid(
