@@ -11,7 +11,7 @@ import random
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot.core.judging import Labels, shuffled_order
+from bot.core.judging import Labels, label_for, shuffled_order
 from bot.core.languages import Language
 from bot.core.llm import (
     LLM,
@@ -400,20 +400,16 @@ class _Debate:
     def verdict_requests(self, labels: Labels) -> list[LLMRequest]:
         """The anonymised verdict request for the verdict model, then for its fallback if there is one."""
         replies = []
-        for persona in labels.personas:
-            index = self.panel.index(persona)
+        unheard = []
+        for position, index in enumerate(labels.order):
             heard = self.heard(index)
             if heard is None:
+                unheard.append(label_for(position))
                 continue
             first = self.first_stance[index]
             moved = f"{first} → {heard.stance}" if first != heard.stance else None
             anonymised = dataclasses.replace(heard, text=labels.anonymised(heard.text))
-            replies.append((labels.label_of(persona), anonymised, moved))
-        unheard = [
-            labels.label_of(persona)
-            for persona in labels.personas
-            if self.panel.index(persona) not in self.latest
-        ]
+            replies.append((label_for(position), anonymised, moved))
         request = LLMRequest(
             model=self.config.verdict_model,
             system=verdict_system_instruction(self.language),
@@ -502,7 +498,7 @@ async def run_debate(
             )
             yield DebateFailed("no persona answered (" + "; ".join(reasons) + ")", stats())
             return
-        yield VerdictStarted(tuple(panel.index(persona) for persona in labels.personas), config.verdict_model)
+        yield VerdictStarted(labels.order, config.verdict_model)
         while True:
             item = await snapshots.get()
             while isinstance(item, str) and not snapshots.empty():

@@ -38,10 +38,12 @@ class Labels:
 
     personas: tuple[Persona, ...]
     """The panel's personas in reading order: ``personas[0]`` is ``Persona A``."""
+    order: tuple[int, ...]
+    """Their panel indexes, in the same order."""
 
     @classmethod
     def for_order(cls, panel: Sequence[Persona], order: Sequence[int]) -> Labels:
-        return cls(tuple(panel[index] for index in order))
+        return cls(tuple(panel[index] for index in order), tuple(order))
 
     def label_of(self, persona: Persona) -> str:
         return label_for(self.personas.index(persona))
