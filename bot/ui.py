@@ -205,10 +205,7 @@ class StopButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await interaction.client.debates.stop(self.record, by=interaction)
-        except REFUSALS as refusal:
-            await send_private(interaction, describe(refusal)[0])
-            return
-        except Exception as error:
+        except Exception as error:  # a refusal or a fault: the member is told privately
             await report(interaction, error)
             return
         await interaction.response.defer()
