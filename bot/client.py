@@ -29,7 +29,7 @@ from bot.privacy import PURGE_EVERY_S, PrivacyService, stop_task
 from bot.ratelimits import RateLimits
 from bot.recovery import recover
 from bot.settings import Settings
-from bot.ui import StopButton
+from bot.ui import StopButton, TranscriptButton
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,8 @@ class ParleyBot(commands.AutoShardedBot):
             await self._use_gateway_of_api_base()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(StopButton)  # a Stop press is answered whichever run showed the button
+        # A press is answered whichever run of the bot showed the button.
+        self.add_dynamic_items(StopButton, TranscriptButton)
         await self.tree.set_translator(CatalogueTranslator())  # command names in bot/locales/*
         await self.sync_commands()
 

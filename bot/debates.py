@@ -54,7 +54,7 @@ from bot.moderation import moderates
 from bot.posting.channels import ChannelSenders, DebateQueue
 from bot.posting.status import StatusLine
 from bot.ratelimits import RateLimits
-from bot.ui import stop_controls
+from bot.ui import stop_controls, verdict_controls
 from bot.venues import Venue, can_post_in_channel, choose_venue
 
 log = logging.getLogger(__name__)
@@ -344,7 +344,8 @@ class DebateService:
                     debate.queue.add_verdict(
                         verdict_embeds(
                             event.outcome, event.stats, event.positions, event.fallback_from, written
-                        )
+                        ),
+                        verdict_controls(debate.record),
                     )
                     if isinstance(event.outcome, PersonaReply):
                         state = done_state(event.stats.wall_s)

@@ -18,6 +18,7 @@ from discord import app_commands
 from bot.core.personas import PRESET_TITLES, Persona
 from bot.core.render import CONTENT_LIMIT
 from bot.core.text import discord_length, truncate
+from bot.core.translation import _
 from bot.core.validation import (
     COLOUR_MAX_LENGTH,
     EMOJI_MAX_LENGTH,
@@ -215,4 +216,56 @@ def stop_controls(record: int) -> discord.ui.View:
     """The components of a running debate's status message: its Stop button."""
     view = discord.ui.View(timeout=None)
     view.add_item(StopButton(record))
+    return view
+
+
+VERDICT_ACTIONS_ROW = 2
+"""Rows 0 and 1 of a verdict's components hold one vote button per persona (a panel has at most ten);
+row 2 the actions on the whole debate."""
+
+
+TRANSCRIPT_TEMPLATE = r"parley:transcript:(?P<record>[0-9]+)"
+"""The Transcript button's custom_id: the debate's record id."""
+
+
+class TranscriptButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=TRANSCRIPT_TEMPLATE
+):
+    """The Transcript button under a verdict: the debate as a Markdown file, sent privately to the member
+    who pressed it (when they may see the debate, as with ``/debates transcript``)."""
+
+    def __init__(self, record: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=_("Transcript"),
+                emoji="📜",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"parley:transcript:{record}",
+                row=VERDICT_ACTIONS_ROW,
+            )
+        )
+        self.record = record
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> TranscriptButton:
+        return cls(int(match["record"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await interaction.client.history.send_transcript(interaction, self.record)
+        except Exception as error:
+            await report(interaction, error)
+
+
+def verdict_controls(record: int) -> discord.ui.View:
+    """The components under a debate's verdict (on its last message). They answer by record id, so they
+    keep working after a restart."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(TranscriptButton(record))
     return view

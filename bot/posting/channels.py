@@ -57,13 +57,16 @@ class PostedPart:
     message_id: int
     shown: list[Embed]
     changed_at: float
+    controls: bool = False
+    """Whether it shows the verdict's controls (only the final verdict's last message does)."""
 
 
 class DebateQueue:
     """One debate's messages for its channel, in the order they must appear.
 
     Personas are added as they land; then the verdict, shown while it is written (:meth:`draft_verdict`,
-    each time with all of it so far) and last as it stands (:meth:`add_verdict`) — or :meth:`close` when
+    each time with all of it so far) and last as it stands (:meth:`add_verdict`, with the controls its
+    last message shows: posted with it, or added by that message's final edit) — or :meth:`close` when
     the debate ends without one, optionally with a note that goes after everything queued.
     :meth:`delivered` waits until all of it has been accepted by Discord, the verdict's last edit
     included, and raises what stopped it from being posted.
@@ -85,6 +88,8 @@ class DebateQueue:
         and once the debate was closed without its verdict (what Discord shows of a draft stays)."""
         self._draft_since: float | None = None
         """When the first draft of the verdict came (it is shown :data:`FIRST_DRAFT_AFTER_S` later)."""
+        self._controls: discord.ui.View | None = None
+        """What the final verdict's last message shows under its embeds (buttons), if anything."""
         self._lead: list[Embed] = []
         """Personas that went out in the verdict's first message, ahead of it."""
         self._parts: list[PostedPart] = []
@@ -108,9 +113,11 @@ class DebateQueue:
                 self._draft_since = asyncio.get_running_loop().time()
             self._set_verdict(embeds)
 
-    def add_verdict(self, embeds: Sequence[Embed]) -> None:
+    def add_verdict(self, embeds: Sequence[Embed], controls: discord.ui.View | None = None) -> None:
         """The last thing to post (empty when there is no verdict); nothing may be added after it. A draft
-        already shown is edited to it, continued in further messages or shortened as it needs."""
+        already shown is edited to it, continued in further messages or shortened as it needs. ``controls``
+        go on its last message."""
+        self._controls = controls if embeds else None
         self._set_verdict(embeds)
         self._verdict_pending = False
         self._wake_sender()
@@ -174,10 +181,45 @@ class DebateQueue:
         return [] if self._verdict is None else unposted(len(self._parts), self._layout())
 
     def _part_change(self) -> PartChange | None:
-        """The next edit or deletion that brings the verdict's posted messages up to date."""
+        """The next edit or deletion that brings the verdict's posted messages up to date, the controls of
+        the final verdict's last message included."""
         if not self._parts or self._verdict is None:
             return None
-        return part_change([part.shown for part in self._parts], self._layout())
+        layout = self._layout()
+        change = part_change([part.shown for part in self._parts], layout)
+        if change is None and self._awaits_controls(layout):
+            return EditPart(len(layout) - 1, layout[-1])
+        return change
+
+    def _awaits_controls(self, layout: list[list[Embed]]) -> bool:
+        """Whether the final verdict's last message is posted, up to date but for its controls."""
+        return (
+            self._controls is not None
+            and not self._verdict_pending
+            and len(self._parts) == len(layout)
+            and not self._parts[-1].controls
+        )
+
+    def controls_for(self, change: PartChange) -> discord.ui.View | None:
+        """The controls an edit must show: those of the final verdict, on its last message."""
+        if self._controls is None or self._verdict_pending or not isinstance(change, EditPart):
+            return None
+        return self._controls if change.index == len(self._layout()) - 1 else None
+
+    def controls_with(self, sent: Sequence[Embed]) -> discord.ui.View | None:
+        """The controls a message of ``sent`` embeds must show: those of the final verdict when it is the
+        verdict's last message."""
+        if self._controls is None or self._verdict_pending or self._verdict is None:
+            return None
+        if not self._parts:
+            if len(sent) <= len(self._ready):
+                return None  # personas only
+            layout = pack_messages([*sent[: len(self._ready)], *self._verdict])
+            last = len(layout) == 1
+        else:
+            layout = self._layout()
+            last = len(self._parts) + 1 == len(layout)
+        return self._controls if last and list(sent) == layout[-1] else None
 
     @property
     def attached(self) -> bool:
@@ -206,7 +248,7 @@ class DebateQueue:
             note=self._note is not None,
         )
 
-    def _posted(self, decision: SendFor[DebateQueue], message_id: int) -> None:
+    def _posted(self, decision: SendFor[DebateQueue], message_id: int, *, controls: bool = False) -> None:
         now = asyncio.get_running_loop().time()
         if decision.note:
             self._note = None
@@ -217,15 +259,16 @@ class DebateQueue:
         else:
             if not self._parts:  # the verdict's first message, after every persona still waiting
                 self._lead, self._ready = list(sent[: len(self._ready)]), []
-            self._parts.append(PostedPart(message_id, list(sent), now))
+            self._parts.append(PostedPart(message_id, list(sent), now, controls))
         self._ready_since = now
 
-    def _changed(self, change: PartChange) -> None:
+    def _changed(self, change: PartChange, *, controls: bool = False) -> None:
         now = asyncio.get_running_loop().time()
         self.last_changed = now
         if isinstance(change, EditPart):
             part = self._parts[change.index]
             part.shown, part.changed_at = change.embeds, now
+            part.controls = part.controls or controls
         else:
             del self._parts[change.index]
 
@@ -371,15 +414,17 @@ class ChannelSender:
         content = queue._note if decision.note else None
         embeds = [discord.Embed.from_dict(dict(embed)) for embed in decision.embeds]
         replying_to = queue.replying_to
+        controls = None if decision.note else queue.controls_with(decision.embeds)
+        extra: dict[str, Any] = {} if controls is None else {"view": controls}
 
         def send() -> Coroutine[Any, Any, discord.Message]:
             if replying_to is None:
-                return self._channel.send(content=content, embeds=embeds, allowed_mentions=NO_PINGS)
+                return self._channel.send(content=content, embeds=embeds, allowed_mentions=NO_PINGS, **extra)
             reference = discord.MessageReference(
                 message_id=replying_to, channel_id=self.channel_id, fail_if_not_exists=False
             )
             return self._channel.send(
-                content=content, embeds=embeds, reference=reference, allowed_mentions=NO_PINGS
+                content=content, embeds=embeds, reference=reference, allowed_mentions=NO_PINGS, **extra
             )
 
         sending, body = await self._request(MessageRequest.SEND, send)
@@ -396,17 +441,19 @@ class ChannelSender:
             message_id = int((body or {})["id"])
         if self._limits.slots(self.channel_id) is None:
             self._sent_before_known += 1
-        queue._posted(decision, message_id)
+        queue._posted(decision, message_id, controls=controls is not None)
 
     async def _change(self, queue: DebateQueue, change: PartChange) -> None:
         """Edit or delete one message of a debate's verdict and return once Discord accepted it."""
         message_id = queue._parts[change.index].message_id
         message = self._channel.get_partial_message(message_id)
+        controls = queue.controls_for(change)
         if isinstance(change, EditPart):
             embeds = [discord.Embed.from_dict(dict(embed)) for embed in change.embeds]
+            extra: dict[str, Any] = {} if controls is None else {"view": controls}
             task, _ = await self._request(
                 MessageRequest.EDIT,
-                lambda: message.edit(embeds=embeds, allowed_mentions=NO_PINGS),
+                lambda: message.edit(embeds=embeds, allowed_mentions=NO_PINGS, **extra),
                 message_id,
             )
             self._last_edit = asyncio.get_running_loop().time()
@@ -424,7 +471,7 @@ class ChannelSender:
             except Exception as error:
                 self._stop_posting(queue, error)
                 return
-        queue._changed(change)
+        queue._changed(change, controls=controls is not None)
 
     def _stop_posting(self, queue: DebateQueue, error: BaseException) -> None:
         """That debate stops posting; the others in the channel go on."""
