@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.client import ParleyBot
     from bot.settings import Settings
     from bot.store import Store
+    from bot.terminal import Ask
 
 log = logging.getLogger("bot")
 
@@ -36,6 +37,20 @@ EXIT_CONFIGURATION = 2
 DESCRIPTION = """\
 Parley, a Discord bot for structured debates: /debate asks several Gemini personas at once, posts each
 answer as it lands, then a verdict. Without a command, runs the bot until Ctrl-C or SIGTERM."""
+
+ASK_DESCRIPTION = """\
+Run one debate in the terminal, without Discord: every persona at once, each answer as it lands, then
+the verdict as it is written and the timing line."""
+
+ASK_EPILOG = """\
+configuration:
+  Needs only GEMINI_API_KEY (environment or .env); GEMINI_BASE_URL, the model settings and, for --guild,
+  DATABASE_URL are read as the bot reads them.
+
+exit codes:
+  0  the verdict was written
+  1  the debate ended without a verdict (every persona failed, or the judge did)
+  2  the configuration or the question is refused (one line says why)"""
 
 EPILOG = """\
 configuration:
@@ -70,7 +85,29 @@ def argument_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_ask_parser(commands)
     return parser
+
+
+def add_ask_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``ask "question" [--preset NAME] [--rounds N] [--guild ID] [--json]``."""
+    from bot.core.personas import PRESETS  # dependency-free, like this module until the command runs
+
+    ask = commands.add_parser(
+        "ask",
+        help="run one debate in the terminal (needs only GEMINI_API_KEY)",
+        description=ASK_DESCRIPTION,
+        epilog=ASK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ask.add_argument("question", help="what the panel should debate")
+    panel = ask.add_mutually_exclusive_group()
+    panel.add_argument("--preset", choices=sorted(PRESETS), help="debate with a built-in panel")
+    panel.add_argument(
+        "--guild", type=int, metavar="ID", help="debate with that server's panel, stored in DATABASE_URL"
+    )
+    ask.add_argument("--rounds", type=int, default=1, metavar="N", help="rounds of debate (default 1)")
+    ask.add_argument("--json", action="store_true", help="print one JSON document instead")
 
 
 class StartupError(Exception):
@@ -330,6 +367,8 @@ def _http_failure(error: discord.HTTPException, settings: Settings) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = argument_parser().parse_args(argv)
+    if arguments.command == "ask":
+        sys.exit(run_ask(arguments))
     assert arguments.command in (None, "run")
     # Until the event loop takes the signals over, SIGTERM interrupts like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -361,6 +400,66 @@ def run_bot() -> int:
         print(RedactingFilter(secrets).redact(f"parley: {ending}"), file=sys.stderr)
         return ending.exit_code
     return EXIT_STOPPED
+
+
+def run_ask(arguments: argparse.Namespace) -> int:
+    """``python -m bot ask``: one debate in the terminal; returns the exit code."""
+    from bot.core.validation import Invalid
+    from bot.logs import configure_logging
+    from bot.settings import SettingsError, load_settings
+    from bot.terminal import Ask
+
+    try:
+        settings = load_settings(discord=False)
+    except SettingsError as error:
+        print(f"parley: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    configure_logging("WARNING", [settings.gemini_api_key.reveal()])  # stdout holds the debate alone
+    ask = Ask(arguments.question, arguments.preset, arguments.rounds, arguments.guild, arguments.json)
+    try:
+        return asyncio.run(ask_in_terminal(ask, settings))
+    except Invalid as error:
+        print(f"parley: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    except StartupError as error:
+        print(f"parley: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("parley: stopped", file=sys.stderr)
+        return EXIT_FAILED
+
+
+async def ask_in_terminal(ask: Ask, settings: Settings) -> int:
+    """Check the question and the models, load the panel, then run the debate in the terminal."""
+    from rich.console import Console
+
+    from bot.core.validation import check_question, check_rounds
+    from bot.gemini import GeminiLLM, GeminiSetupError
+    from bot.terminal import choose_panel, run_in_terminal
+
+    check_question(ask.question)  # refused before any network or database
+    check_rounds(ask.rounds)
+    store = await open_store(settings.database_url) if ask.guild_id is not None else None
+    try:
+        panel = await choose_panel(ask, store)
+    finally:
+        if store is not None:
+            await store.close()
+
+    llm = GeminiLLM(
+        settings.gemini_api_key.reveal(),
+        base_url=settings.gemini_base_url,
+        max_concurrency=settings.gemini_max_concurrency,
+        longest_call_s=settings.verdict_timeout_s,
+    )
+    try:
+        try:
+            await llm.check_models(models_to_check(settings))
+        except GeminiSetupError as error:
+            raise StartupError(str(error), EXIT_CONFIGURATION) from None
+        return await run_in_terminal(ask, panel, settings.debate_config(), llm, Console(soft_wrap=True))
+    finally:
+        await llm.aclose()
 
 
 if __name__ == "__main__":

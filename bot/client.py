@@ -16,7 +16,6 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.admission import Admission
-from bot.core.debate import DebateConfig
 from bot.core.limits import Limits
 from bot.core.llm import LLM
 from bot.core.records import Storage
@@ -158,15 +157,7 @@ class ParleyBot(commands.AutoShardedBot):
         """Marks the debates this run starts: recovery closes only those of earlier runs."""
         self.senders = ChannelSenders(self, self.rate_limits)
         self.debates = DebateService(
-            config=DebateConfig(
-                persona_model=settings.persona_model,
-                verdict_model=settings.verdict_model,
-                persona_timeout_s=settings.persona_timeout_s,
-                verdict_timeout_s=settings.verdict_timeout_s,
-                persona_thinking=settings.persona_thinking,
-                verdict_thinking=settings.verdict_thinking,
-                verdict_fallback_model=settings.verdict_fallback_model,
-            ),
+            config=settings.debate_config(),
             llm=llm,
             store=store,
             admission=self.admission,

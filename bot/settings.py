@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from dotenv import find_dotenv, load_dotenv
 
+from bot.core.debate import DebateConfig
 from bot.core.llm import Thinking
 from bot.core.validation import MAX_ROUNDS, MODEL_NAME_MAX_LENGTH
 
@@ -115,6 +116,18 @@ class Settings:
             MAX_ROUNDS * self.persona_timeout_s + verdicts * self.verdict_timeout_s + DEBATE_POSTING_MARGIN_S
         )
 
+    def debate_config(self) -> DebateConfig:
+        """The models, thinking levels and budgets every debate runs with."""
+        return DebateConfig(
+            persona_model=self.persona_model,
+            verdict_model=self.verdict_model,
+            persona_timeout_s=self.persona_timeout_s,
+            verdict_timeout_s=self.verdict_timeout_s,
+            persona_thinking=self.persona_thinking,
+            verdict_thinking=self.verdict_thinking,
+            verdict_fallback_model=self.verdict_fallback_model,
+        )
+
     @property
     def custom_discord_api(self) -> bool:
         """Whether Discord is reached through something other than discord.com (a proxy, a fake)."""
@@ -134,14 +147,17 @@ def _secret_problem(env: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _secrets(env: Mapping[str, str]) -> tuple[Secret, ...]:
-    """Every secret, or one line naming each that is missing or still a placeholder."""
-    problems = {name: _secret_problem(env, name) for name in TOKEN_PLACEHOLDERS}
+def _secrets(env: Mapping[str, str], *, discord: bool) -> tuple[Secret, Secret]:
+    """The Discord token (empty when ``discord`` is False: not needed) and the Gemini key, or one line
+    naming each needed one that is missing or still a placeholder."""
+    needed = [name for name in TOKEN_PLACEHOLDERS if discord or name != "DISCORD_TOKEN"]
+    problems = {name: _secret_problem(env, name) for name in needed}
     wrong = [name for name, problem in problems.items() if problem is not None]
     if wrong:
         said = " and ".join(problem for problem in problems.values() if problem is not None)
         raise SettingsError(f"{said}: {_where(' and '.join(wrong))}")
-    return tuple(Secret(env[name].strip()) for name in TOKEN_PLACEHOLDERS)
+    token = env["DISCORD_TOKEN"].strip() if discord else ""
+    return Secret(token), Secret(env["GEMINI_API_KEY"].strip())
 
 
 def _url(env: Mapping[str, str], name: str) -> str | None:
@@ -250,9 +266,12 @@ def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]
     return count, ids
 
 
-def settings_from(env: Mapping[str, str]) -> Settings:
-    """Build :class:`Settings` from a mapping of environment variables, or raise :class:`SettingsError`."""
-    discord_token, gemini_api_key = _secrets(env)  # first: on a first run, these are what is missing
+def settings_from(env: Mapping[str, str], *, discord: bool = True) -> Settings:
+    """Build :class:`Settings` from a mapping of environment variables, or raise :class:`SettingsError`.
+
+    ``discord=False`` (the terminal mode) needs no Discord token: it is left empty and never used."""
+    # first: on a first run, these are what is missing
+    discord_token, gemini_api_key = _secrets(env, discord=discord)
     persona_model, verdict_model, allowed_models, verdict_fallback_model = _models(env)
     log_level = _word(env, "LOG_LEVEL", "INFO").upper()
     if not isinstance(logging.getLevelNamesMapping().get(log_level), int):
@@ -283,7 +302,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
     )
 
 
-def load_settings() -> Settings:
+def load_settings(*, discord: bool = True) -> Settings:
     """Read ``.env`` (searched from the working directory up; the environment wins) and validate."""
     load_dotenv(find_dotenv(usecwd=True), override=False)
-    return settings_from(os.environ)
+    return settings_from(os.environ, discord=discord)

@@ -289,3 +289,13 @@ def test_the_public_server_defaults_are_documented_with_their_values() -> None:
         assert f"# {variable}={value}\n" in example, variable
         (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{variable}` |")]
         assert row.endswith(f"| `{value}` |"), row
+
+
+def test_the_terminal_mode_needs_only_the_gemini_key() -> None:
+    settings = settings_from({"GEMINI_API_KEY": "a-key"}, discord=False)
+    assert settings.gemini_api_key.reveal() == "a-key"
+    assert settings.discord_token.reveal() == ""
+    with pytest.raises(SettingsError, match=r"^GEMINI_API_KEY is missing: set GEMINI_API_KEY in"):
+        settings_from({"DISCORD_TOKEN": "a-token"}, discord=False)
+    with pytest.raises(SettingsError, match="DISCORD_TOKEN is missing"):
+        settings_from({"GEMINI_API_KEY": "a-key"})

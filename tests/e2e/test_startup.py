@@ -209,7 +209,10 @@ async def test_help_needs_none_of_the_dependencies(tmp_path: Path) -> None:
     ("arguments", "complaint"),
     [
         (("--verbose",), "python -m bot: error: unrecognized arguments: --verbose"),
-        (("debate",), "python -m bot: error: argument command: invalid choice: 'debate' (choose from 'run')"),
+        (
+            ("debate",),
+            "python -m bot: error: argument command: invalid choice: 'debate' (choose from 'run', 'ask')",
+        ),
         (("run", "--now"), "python -m bot: error: unrecognized arguments: --now"),
     ],
 )
