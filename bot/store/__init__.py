@@ -52,6 +52,7 @@ class Store(Privacy, Records):
         store = cls(make_engine(url, **engine_options))
         try:
             await store.migrate()
+            await store.share_changes()
         except BaseException:
             await store.close()
             raise
@@ -61,4 +62,5 @@ class Store(Privacy, Records):
         await self._database.migrate(revision)
 
     async def close(self) -> None:
+        await self.stop_sharing_changes()
         await self._database.close()

@@ -24,7 +24,8 @@ class _Slot(Generic[V]):
 
 
 class VersionedCache(Generic[V]):
-    """Values per server, served for ``ttl_s`` seconds (so other processes' writes show up soon after)."""
+    """Values per server, served for ``ttl_s`` seconds, or until :meth:`forget` says another process
+    changed them."""
 
     def __init__(self, ttl_s: float, clock: Callable[[], float]) -> None:
         self._ttl_s = ttl_s
@@ -66,6 +67,13 @@ class VersionedCache(Generic[V]):
         elif slot.stored_at <= ticket:
             slot.expires, slot.value = 0.0, None
         return value
+
+    def forget(self, guild_id: int | None = None) -> None:
+        """Drop what is cached of ``guild_id`` (None: of every server) because another process changed
+        it: reads in flight are not kept either."""
+        for slot in self._slots.values() if guild_id is None else [self._slot(guild_id)]:
+            slot.version += 1
+            slot.expires, slot.value = 0.0, None
 
     def _store(self, slot: _Slot[V], value: V) -> None:
         slot.expires, slot.value, slot.stored_at = self._clock() + self._ttl_s, value, slot.version

@@ -3,7 +3,8 @@
 Every write runs in one transaction that first locks the server's row (``SELECT … FOR UPDATE`` on
 PostgreSQL; SQLite write transactions hold the database's write lock), so concurrent changes, from this
 process or another one sharing the database, apply one after the other and none is lost. Panel and
-settings reads are served from a :class:`~bot.store.cache.VersionedCache`.
+settings reads are served from a :class:`~bot.store.cache.VersionedCache`; on PostgreSQL every write also
+tells the other processes sharing the database (:mod:`bot.store.changes`), which drop what they cached.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bot.core.panel import (
 )
 from bot.core.personas import Persona
 from bot.store.cache import VersionedCache
+from bot.store.changes import GuildChanges, asyncpg_dsn
 from bot.store.engine import Database
 from bot.store.schema import LIMIT_COLUMNS, audit_log, guilds, personas
 
@@ -51,6 +53,24 @@ class Panels:
         self._database = database
         self._panels: VersionedCache[StoredPanel] = VersionedCache(cache_ttl_s, clock)
         self._settings: VersionedCache[GuildSettings] = VersionedCache(cache_ttl_s, clock)
+        self._changes: GuildChanges | None = None
+
+    async def share_changes(self) -> None:
+        """On PostgreSQL, announce this process's panel and settings changes to the others sharing the
+        database and hear theirs (a no-op on SQLite, which one process uses alone)."""
+        if self._database.dialect == "postgresql" and self._changes is None:
+            self._changes = GuildChanges(asyncpg_dsn(self._database.engine.url), self.forget_cached)
+            await self._changes.start()
+
+    def forget_cached(self, guild_id: int | None) -> None:
+        """Another process changed ``guild_id``'s panel or settings (None: any server's)."""
+        self._panels.forget(guild_id)
+        self._settings.forget(guild_id)
+
+    async def stop_sharing_changes(self) -> None:
+        if self._changes is not None:
+            await self._changes.close()
+            self._changes = None
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -126,6 +146,8 @@ class Panels:
         await connection.execute(
             select(guilds.c.guild_id).where(guilds.c.guild_id == guild_id).with_for_update()
         )
+        if self._changes is not None:
+            await self._changes.announce(connection, guild_id)
 
     @staticmethod
     async def _audit(
