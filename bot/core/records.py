@@ -131,14 +131,14 @@ class DebateStore(Protocol):
         kind: str,
         *,
         user_id: int,
-        channel_id: int,
         question: str,
         run_id: str | None = None,
         rounds: int = 1,
         limit: int,
     ) -> int:
         """Record a running debate continuing ``parent_id`` (``kind``: ``round`` or ``followup``) with the
-        parent's server and panel; returns its id. Atomic, also across processes: raises
+        parent's server, channel (where the chain was asked; its answers go where the parent's verdict
+        is, :meth:`locate_debate`) and panel; returns its id. Atomic, also across processes: raises
         :class:`~bot.core.continuations.ChainFull` when the chain has ``limit`` continuations, and for
         another round :class:`~bot.core.continuations.RoundTaken` when the parent already has one."""
         ...

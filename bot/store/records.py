@@ -69,7 +69,6 @@ class Records:
         kind: str,
         *,
         user_id: int,
-        channel_id: int,
         question: str,
         run_id: str | None = None,
         rounds: int = 1,
@@ -100,7 +99,7 @@ class Records:
                 .returning(debates.c.id)
                 .values(
                     guild_id=parent.guild_id,
-                    channel_id=channel_id,
+                    channel_id=parent.channel_id,
                     user_id=user_id,
                     question=question,
                     panel=parent.panel,
