@@ -108,7 +108,7 @@ def verdict_with_controls(messages: list[JSON]) -> list[JSON]:
 
 
 def control(message: JSON, prefix: str) -> str:
-    (custom_id,) = [b["custom_id"] for b in buttons(message) if b["custom_id"].startswith(prefix)]
+    (custom_id,) = [str(b["custom_id"]) for b in buttons(message) if b["custom_id"].startswith(prefix)]
     return custom_id
 
 
@@ -213,9 +213,11 @@ async def test_another_round_after_a_restart_holds_every_earlier_round_and_posts
             for field in embed.get("fields", [])
             if field["name"] == "Changed their mind"
         ]
-        assert len(changed) == 1 and changed[0].endswith("Neutral Citizen: for → against")
+        (moved,) = changed
+        assert moved.endswith("Neutral Citizen: for → against")
         verdicts = verdict_texts(messages)
-        assert "Verdict number 1" in verdicts[0] and "Verdict number 2" in verdicts[-1]
+        assert "Verdict number 1" in verdicts[0]
+        assert "Verdict number 2" in verdicts[-1]
 
         transcript = await press(discord_fake, newest, "parley:transcript:", leia)
         reply = await settled_original(discord_fake, transcript)
@@ -308,15 +310,16 @@ async def test_a_follow_up_carries_the_debate_as_context_and_two_members_may_fol
         judges = [call for call in verdict_calls(gemini) if call.index >= calls_before]
         assert len(judges) == 2
         for judge in judges:
-            assert QUESTION in judge.user_text and "The earlier debate's verdict" in judge.user_text
+            assert QUESTION in judge.user_text
+            assert "The earlier debate's verdict" in judge.user_text
             assert not any(name in judge.user_text for name in NAMES), "the context is anonymised too"
 
-        verdicts = verdict_with_controls(run.thread_messages)
-        assert len(verdicts) == 3
+        with_controls = verdict_with_controls(run.thread_messages)
+        assert len(with_controls) == 3
         for submission in submissions:
-            (own,) = [m for m in verdicts if replies_to(m, submission.original_message_id)]
-            assert own["components"], "each follow-up's verdict has its own controls"
-            assert record_of(own) != record_of(root_verdict)
+            (answered,) = [m for m in with_controls if replies_to(m, submission.original_message_id)]
+            assert answered["components"], "each follow-up's verdict has its own controls"
+            assert record_of(answered) != record_of(root_verdict)
 
 
 async def test_a_refused_follow_up_hands_the_typed_question_back_and_nothing_runs(
@@ -331,7 +334,8 @@ async def test_a_refused_follow_up_hands_the_typed_question_back_and_nothing_run
         await pressed.wait_for_ack()
         submission = await discord_fake.submit_modal(pressed, {"followup-question": "   \n  "})
         ack = await submission.wait_for_ack()
-        assert ack.type == 4 and ack.data is not None
+        assert ack.type == 4
+        assert ack.data is not None
         assert ack.data["flags"] & 64
         assert "The question is empty" in ack.data["content"]
         assert "to paste again" in ack.data["content"]
