@@ -150,6 +150,8 @@ class ContinuationService:
             raise UserFacingError(_("This debate is no longer kept, so it cannot be continued."))
         if chain[-1].summary.status is not DebateStatus.DONE or chain[-1].verdict is None:
             raise UserFacingError(_("Only a debate that reached its verdict can be continued."))
+        if await self._store.count_continuations(record) >= MAX_CONTINUATIONS:
+            raise UserFacingError(_chain_full())
         return chain
 
     async def _give_back(self, parent: int, continuation: int, *, started: bool) -> None:

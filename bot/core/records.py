@@ -42,6 +42,15 @@ class UnfinishedDebate:
     question: str
     panel: tuple[Persona, ...]
     answered: int
+    continues_id: int | None = None
+
+    @property
+    def status_channel_id(self) -> int:
+        """Where its status message is: where it was asked, or for a continuation, where its parent's
+        verdict is (its answers go there too)."""
+        if self.continues_id is not None and self.posts_channel_id is not None:
+            return self.posts_channel_id
+        return self.channel_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +150,10 @@ class DebateStore(Protocol):
         is, :meth:`locate_debate`) and panel; returns its id. Atomic, also across processes: raises
         :class:`~bot.core.continuations.ChainFull` when the chain has ``limit`` continuations, and for
         another round :class:`~bot.core.continuations.RoundTaken` when the parent already has one."""
+        ...
+
+    async def count_continuations(self, debate_id: int) -> int:
+        """How many continuations the chain of ``debate_id`` has."""
         ...
 
     async def release_round(self, parent_id: int, round_id: int) -> None:

@@ -11,6 +11,7 @@ from bot.core.continuations import ContinuationKind
 from bot.core.personas import Persona
 from bot.core.records import DebateStatus, DebateSummary, StoredDebate, StoredReply
 from bot.core.render import stance_badge
+from bot.core.translation import _
 
 OUTCOME_LABELS = {
     DebateStatus.RUNNING: "⏳ running",
@@ -168,10 +169,12 @@ def _facts(debate: StoredDebate, asker: str | None, usual_verdict_model: str | N
 
 def _title(summary: DebateSummary) -> str:
     if summary.kind == ContinuationKind.ROUND:
-        return f"# Debate #{summary.id} · another round of #{summary.continues_id}"
-    if summary.kind == ContinuationKind.FOLLOW_UP:
-        return f"# Debate #{summary.id} · a follow-up question to #{summary.continues_id}"
-    return f"# Debate #{summary.id}"
+        title = _("Debate #{id} · another round of #{parent}")
+    elif summary.kind == ContinuationKind.FOLLOW_UP:
+        title = _("Debate #{id} · a follow-up question to #{parent}")
+    else:
+        return f"# Debate #{summary.id}"
+    return "# " + title.format(id=summary.id, parent=summary.continues_id)
 
 
 def _part(

@@ -123,6 +123,20 @@ class Records:
                     raise RoundTaken(await _end_of_rounds(connection, parent_id))
         return record
 
+    async def count_continuations(self, debate_id: int) -> int:
+        async with self._database.read() as connection:
+            row = (
+                await connection.execute(
+                    select(debates.c.id, debates.c.root_id).where(debates.c.id == debate_id)
+                )
+            ).first()
+            if row is None:
+                return 0
+            query = (
+                select(func.count()).select_from(debates).where(debates.c.root_id == (row.root_id or row.id))
+            )
+            return int((await connection.execute(query)).scalar_one())
+
     async def release_round(self, parent_id: int, round_id: int) -> None:
         async with self._database.write() as connection:
             await connection.execute(
@@ -244,6 +258,7 @@ class Records:
                 question=row.question,
                 panel=tuple(persona_from_json(persona) for persona in row.panel),
                 answered=row.answered,
+                continues_id=row.continues_id,
             )
             for row in rows
         ]

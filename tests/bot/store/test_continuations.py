@@ -75,7 +75,10 @@ async def test_a_continuation_is_a_debate_linked_to_its_parent_and_the_chain_rea
     store: Store,
 ) -> None:
     root = await finished_debate(store)
-    again = await continue_(store, root, ROUND)
+    again = await continue_(store, root, ROUND, done=False)
+    (unfinished,) = await store.unfinished_debates()
+    assert unfinished.continues_id == root
+    await store.end_debate(again, DebateStatus.DONE, "done", verdict="V.", stats=None)
     follow = await continue_(store, again, FOLLOW_UP)
     chain = await store.debate_chain(follow)
     assert [debate.summary.id for debate in chain] == [root, again, follow]
@@ -147,6 +150,9 @@ async def test_a_chain_takes_at_most_its_limit_of_continuations_whatever_their_k
     parent = root
     for number in range(3):
         parent = await continue_(store, parent, ROUND if number % 2 else FOLLOW_UP, limit=3)
+    assert await store.count_continuations(root) == 3
+    assert await store.count_continuations(parent) == 3
+    assert await store.count_continuations(12345) == 0
     with pytest.raises(ChainFull):
         await continue_(store, parent, FOLLOW_UP, limit=3)
     with pytest.raises(ChainFull):
