@@ -91,6 +91,7 @@ class ContinuationService:
                     first_round=rounds_so_far(chain) + 1,
                     earlier=earlier_rounds(chain),
                     previous=context_of(chain),
+                    kind=_("Another round of #{parent}").format(parent=record),
                 )
                 await self._debates.hold(interaction, venue, debate)
             finally:
@@ -139,6 +140,7 @@ class ContinuationService:
                 rounds=1,
                 language=language,
                 previous=follow_up_context(chain),
+                kind=_("Follow-up to #{parent}").format(parent=record),
             )
             await self._debates.hold(interaction, venue, debate)
 

@@ -218,9 +218,10 @@ class DebateService:
         first_round: int = 1,
         earlier: tuple[EarlierRound, ...] = (),
         previous: PreviousDebate | None = None,
+        kind: str | None = None,
     ) -> RunningDebate:
         """The debate ``record`` about to run from ``interaction`` (already deferred), rounds
-        ``first_round`` to ``rounds``."""
+        ``first_round`` to ``rounds``; ``kind`` names a continuation's kind on its status line."""
         permission = "Send Messages" if venue is Venue.THIS_CHANNEL else "Send Messages in Threads"
         return RunningDebate(
             record=record,
@@ -228,7 +229,7 @@ class DebateService:
             asker_id=interaction.user.id,
             question=question,
             panel=panel,
-            status=StatusLine(interaction, question, panel, controls=stop_controls(record)),
+            status=StatusLine(interaction, question, panel, controls=stop_controls(record), kind=kind),
             queue=DebateQueue(len(panel) * (rounds - first_round + 1), permission),
             ticket=ticket,
             rounds=rounds,

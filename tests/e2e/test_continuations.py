@@ -59,6 +59,8 @@ class Answers:
 
     def __init__(self) -> None:
         self.verdicts = 0
+        self.slow_from_round: int | None = None
+        """Rounds from this one on answer only after 10 s (a round to stop)."""
 
     def __call__(self, call: GeminiCall) -> Outcome:
         if VERDICT_SYSTEM in call.system_text:
@@ -69,12 +71,18 @@ class Answers:
         stance = "against" if name == "Neutral Citizen" and number >= 3 else "for"
         text = answer_text(name, number, follow_up)
         body = {"stance": stance, "confidence": 0.7, "key_claim": f"Claim {number}", "answer": text}
-        return Reply(json.dumps(body), latency=0.05)
+        slow = self.slow_from_round is not None and number >= self.slow_from_round
+        return Reply(json.dumps(body), latency=10 if slow else 0.05)
 
 
 @pytest.fixture
-async def gemini() -> AsyncIterator[FakeGemini]:
-    async with FakeGemini(api_key=GEMINI_KEY, responder=Answers()) as fake:
+def answers() -> Answers:
+    return Answers()
+
+
+@pytest.fixture
+async def gemini(answers: Answers) -> AsyncIterator[FakeGemini]:
+    async with FakeGemini(api_key=GEMINI_KEY, responder=answers) as fake:
         yield fake
 
 
@@ -172,6 +180,7 @@ async def test_another_round_after_a_restart_holds_every_earlier_round_and_posts
         pressed = await press(discord_fake, root_verdict, "parley:round:", leia)
         status = await finished(discord_fake, pressed)
         assert "✅ done in" in status
+        assert status.startswith(f"**Another round of #{root}:** {QUESTION}")
         assert pressed.original_message is not None
         assert int(pressed.original_message["channel_id"]) == run.thread_id, "the round runs in the thread"
 
@@ -294,6 +303,10 @@ async def test_a_follow_up_carries_the_debate_as_context_and_two_members_may_fol
         )
         statuses = await asyncio.gather(*(finished(discord_fake, submission) for submission in submissions))
         assert all("✅ done in" in status for status in statuses)
+        root = record_of(root_verdict)
+        assert [status.split("\n")[0] for status in statuses] == [
+            f"**Follow-up to #{root}:** {question}" for question in questions
+        ]
 
         new_calls = persona_calls_since(gemini, calls_before)
         assert len(new_calls) == 2 * len(NAMES)
@@ -360,3 +373,32 @@ async def test_a_chain_takes_at_most_the_allowed_continuations(
     assert f"continued {MAX_CONTINUATIONS} times" in refusal["content"]
     assert len(gemini.calls) == calls
     assert len(verdict_with_controls(run.thread_messages)) == MAX_CONTINUATIONS + 1
+
+
+async def test_a_stopped_round_gives_its_claim_back_so_another_round_can_be_asked_again(
+    discord_fake: FakeDiscord, gemini: FakeGemini, guild: FakeGuild, database_url: str, answers: Answers
+) -> None:
+    leia = discord_fake.add_member(guild, "leia")
+    han = discord_fake.add_member(guild, "han")
+    run = await first_debate(discord_fake, gemini, database_url)
+    (root_verdict,) = verdict_with_controls(run.thread_messages)
+    answers.slow_from_round = 3
+    async with running_parley(discord_fake, gemini, DATABASE_URL=database_url):
+        pressed = await press(discord_fake, root_verdict, "parley:round:", leia)
+        async with asyncio.timeout(WAIT_S):
+            while not (pressed.original_message or {}).get("components"):
+                await discord_fake.messages_changed().wait()
+        status_message = pressed.original_message
+        assert status_message is not None
+        refused = await press(discord_fake, status_message, "parley:stop:", han)
+        refusal = await settled_original(discord_fake, refused)
+        assert refusal["flags"] & 64, "only who asked for the round (or a moderator) may stop it"
+        stop = await press(discord_fake, status_message, "parley:stop:", leia)
+        await stop.wait_for_ack()
+        assert "⏹️ stopped by Leia" in await finished(discord_fake, pressed)
+        assert len(verdict_with_controls(run.thread_messages)) == 1, "no verdict for a stopped round"
+
+        answers.slow_from_round = None
+        again = await press(discord_fake, root_verdict, "parley:round:", han)
+        assert "✅ done in" in await finished(discord_fake, again)
+    assert len(verdict_with_controls(run.thread_messages)) == 2
