@@ -233,6 +233,15 @@ async def test_another_round_after_a_restart_holds_every_earlier_round_and_posts
         (attachment,) = reply["attachments"]
         assert attachment["filename"] == f"debate-{continuation}.md"
         document = discord_fake.uploaded_file(attachment["url"]).decode()
+
+        listed = await discord_fake.invoke_command("debates history", guild=guild, member=leia)
+        await listed.wait_for_ack()
+        (page,) = (await settled_original(discord_fake, listed))["embeds"]
+    newest_line, root_line = page["description"].split("\n")
+    assert newest_line.startswith(f"[#{continuation} · ")
+    assert f" · 🔁 continues #{root} (another round) · <@{leia.id}> · 3 rounds · ✅ done" in newest_line
+    assert root_line.startswith(f"[#{root} · ")
+    assert "continues" not in root_line
     for name in NAMES:
         for number in (1, 2, 3):
             assert answer_text(name, number) in document
