@@ -1,10 +1,12 @@
 """The debate service: admission, the public deferral, the venue, the engine, posting and the record.
 
-``/debate`` hands over here. Everything that needs no network is checked before the deferral (a
-refusal is private); then the personas start thinking at once while the status message and the thread
-are made; each answer is recorded before it is shown; the debate's messages go through its channel's
-one sender; the status turns final only once Discord accepted all of it; and the tokens used are charged
-however the debate ends. The asker or a moderator may stop a running debate (:meth:`DebateService.stop`).
+``/debate`` hands over here, and so do the buttons that continue a debate (:mod:`bot.continuations`,
+through :meth:`DebateService.admit`, :meth:`~DebateService.new_debate` and :meth:`~DebateService.hold`).
+Everything that needs no network is checked before the deferral (a refusal is private); then the
+personas start thinking at once while the status message and the thread are made; each answer is
+recorded before it is shown; the debate's messages go through its channel's one sender; the status turns
+final only once Discord accepted all of it; and the tokens used are charged however the debate ends.
+The asker or a moderator may stop a running debate (:meth:`DebateService.stop`).
 """
 
 from __future__ import annotations
