@@ -222,3 +222,23 @@ async def test_deleting_a_parent_at_the_database_level_cascades_to_its_continuat
     ids, replied = await all_ids(database)
     assert again not in ids
     assert replied == set()
+
+
+async def test_the_chain_limit_holds_when_two_processes_continue_it_at_once(
+    store: Store, database: Database
+) -> None:
+    root = await finished_debate(store)
+    other = await Store.open(database.url, **database.options)  # another process
+    try:
+        outcomes = await asyncio.gather(
+            *(
+                s.begin_continuation(root, FOLLOW_UP, user_id=PRESSER, question="And?", rounds=1, limit=2)
+                for s in (store, other, store, other, store, other)
+            ),
+            return_exceptions=True,
+        )
+    finally:
+        await other.close()
+    assert len([outcome for outcome in outcomes if isinstance(outcome, int)]) == 2, outcomes
+    assert len([outcome for outcome in outcomes if isinstance(outcome, ChainFull)]) == 4
+    assert await store.count_continuations(root) == 2
