@@ -16,6 +16,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.admission import Admission
+from bot.continuations import ContinuationService
 from bot.core.limits import Limits
 from bot.core.llm import LLM
 from bot.core.records import Storage
@@ -28,7 +29,7 @@ from bot.privacy import PURGE_EVERY_S, PrivacyService, stop_task
 from bot.ratelimits import RateLimits
 from bot.recovery import recover
 from bot.settings import Settings
-from bot.ui import StopButton, TranscriptButton
+from bot.ui import AnotherRoundButton, FollowUpButton, StopButton, TranscriptButton
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ class ParleyBot(commands.AutoShardedBot):
             run_id=self.run_id,
             deadline_s=settings.longest_debate_s,
         )
+        self.continuations = ContinuationService(self.debates, store, run_id=self.run_id)
         self.privacy = PrivacyService(store, self.admission)
         self._purge_every_s = purge_every_s
         self._purge: asyncio.Task[None] | None = None
@@ -179,7 +181,7 @@ class ParleyBot(commands.AutoShardedBot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # A press is answered whichever run of the bot showed the button.
-        self.add_dynamic_items(StopButton, TranscriptButton)
+        self.add_dynamic_items(StopButton, TranscriptButton, AnotherRoundButton, FollowUpButton)
         await self.tree.set_translator(CatalogueTranslator())  # command names in bot/locales/*
         await self.sync_commands()
 

@@ -1,10 +1,12 @@
 """The debate service: admission, the public deferral, the venue, the engine, posting and the record.
 
-``/debate`` hands over here. Everything that needs no network is checked before the deferral (a
-refusal is private); then the personas start thinking at once while the status message and the thread
-are made; each answer is recorded before it is shown; the debate's messages go through its channel's
-one sender; the status turns final only once Discord accepted all of it; and the tokens used are charged
-however the debate ends. The asker or a moderator may stop a running debate (:meth:`DebateService.stop`).
+``/debate`` hands over here, and so do the buttons that continue a debate (:mod:`bot.continuations`,
+through :meth:`DebateService.admit`, :meth:`~DebateService.new_debate` and :meth:`~DebateService.hold`).
+Everything that needs no network is checked before the deferral (a refusal is private); then the
+personas start thinking at once while the status message and the thread are made; each answer is
+recorded before it is shown; the debate's messages go through its channel's one sender; the status turns
+final only once Discord accepted all of it; and the tokens used are charged however the debate ends.
+The asker or a moderator may stop a running debate (:meth:`DebateService.stop`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bot.core.debate import (
 from bot.core.languages import Language, debate_language
 from bot.core.llm import LLM, TokenUsage
 from bot.core.personas import PRESETS, Persona
+from bot.core.prompts import EarlierRound, PreviousDebate
 from bot.core.records import DebateStatus, Judging, Storage
 from bot.core.render import (
     done_state,
@@ -97,8 +100,14 @@ class RunningDebate:
     queue: DebateQueue
     ticket: Ticket
     rounds: int = 1
+    """The debate's last round: for another round of a debate, the earlier rounds count too."""
     language: Language | None = None
     """What the personas and the verdict answer in (None: English)."""
+    first_round: int = 1
+    """The first round this run holds (the rounds before it are ``earlier``)."""
+    earlier: tuple[EarlierRound, ...] = ()
+    previous: PreviousDebate | None = None
+    """For a follow-up question, the debate it follows up."""
     round_number: int = 1
     answered: int = 0
     """Answers that arrived, over every round."""
@@ -107,10 +116,17 @@ class RunningDebate:
     charged: bool = False
     engine: asyncio.Task[Ending] | None = None
     stopped_by: discord.User | discord.Member | None = None
+    ended: DebateStatus | None = None
+    """How it ended, once recorded."""
+
+    @property
+    def rounds_held(self) -> int:
+        """The rounds this run holds."""
+        return self.rounds - self.first_round + 1
 
     @property
     def answers_expected(self) -> int:
-        return len(self.panel) * self.rounds
+        return len(self.panel) * self.rounds_held
 
     def progress(self) -> str:
         return progress_state(self.answered_this_round, len(self.panel), self.round_number, self.rounds)
@@ -161,10 +177,8 @@ class DebateService:
         guild_id = interaction.guild_id
         channel_type = interaction.channel.type if interaction.channel is not None else None
         venue = choose_venue(channel_type, interaction.app_permissions)
-        settings = await self._store.settings(guild_id)
-        moderator = moderates(interaction, settings)
-        language = debate_language(interaction.locale.value, settings.language)
-        with await self._admission.admit(guild_id, interaction.user.id, cooldown_exempt=moderator) as ticket:
+        admitted, language = await self.admit(interaction, guild_id)
+        with admitted as ticket:
             await interaction.response.defer(thinking=True)
             panel = PRESETS[preset] if preset is not None else (await self._store.panel(guild_id)).personas
             record = await self._store.begin_debate(
@@ -176,30 +190,73 @@ class DebateService:
                 run_id=self._run_id,
                 rounds=rounds,
             )
-            permission = "Send Messages" if venue is Venue.THIS_CHANNEL else "Send Messages in Threads"
-            debate = RunningDebate(
-                record=record,
-                guild_id=guild_id,
-                asker_id=interaction.user.id,
-                question=question,
-                panel=panel,
-                status=StatusLine(interaction, question, panel, controls=stop_controls(record)),
-                queue=DebateQueue(len(panel) * rounds, permission),
-                ticket=ticket,
-                rounds=rounds,
-                language=language,
+            debate = self.new_debate(
+                interaction, venue, ticket, record, question, panel, rounds=rounds, language=language
             )
-            self._running[record] = debate
-            try:
-                async with asyncio.timeout(self.deadline_s):
-                    await self._run_and_show(interaction, venue, debate)
-            except asyncio.CancelledError:
-                await self._interrupted(debate, SHUT_DOWN)
-                raise
-            except TimeoutError:
-                await self._interrupted(debate, TOO_LONG)
-            finally:
-                del self._running[record]
+            await self.hold(interaction, venue, debate)
+
+    async def admit(
+        self, interaction: discord.Interaction[discord.Client], guild_id: int
+    ) -> tuple[contextlib.AbstractContextManager[Ticket], Language | None]:
+        """Admission for the member behind ``interaction`` (a moderator skips the cooldown), and the
+        language their debate is held in: the server's pinned one, else the member's."""
+        settings = await self._store.settings(guild_id)
+        moderator = moderates(interaction, settings)
+        language = debate_language(interaction.locale.value, settings.language)
+        admitted = await self._admission.admit(guild_id, interaction.user.id, cooldown_exempt=moderator)
+        return admitted, language
+
+    def new_debate(
+        self,
+        interaction: discord.Interaction[discord.Client],
+        venue: Venue,
+        ticket: Ticket,
+        record: int,
+        question: str,
+        panel: tuple[Persona, ...],
+        *,
+        rounds: int,
+        language: Language | None,
+        first_round: int = 1,
+        earlier: tuple[EarlierRound, ...] = (),
+        previous: PreviousDebate | None = None,
+        kind: str | None = None,
+    ) -> RunningDebate:
+        """The debate ``record`` about to run from ``interaction`` (already deferred), rounds
+        ``first_round`` to ``rounds``; ``kind`` names a continuation's kind on its status line."""
+        permission = "Send Messages" if venue is Venue.THIS_CHANNEL else "Send Messages in Threads"
+        return RunningDebate(
+            record=record,
+            guild_id=ticket.guild_id,
+            asker_id=interaction.user.id,
+            question=question,
+            panel=panel,
+            status=StatusLine(interaction, question, panel, controls=stop_controls(record), kind=kind),
+            queue=DebateQueue(len(panel) * (rounds - first_round + 1), permission),
+            ticket=ticket,
+            rounds=rounds,
+            language=language,
+            first_round=first_round,
+            earlier=earlier,
+            previous=previous,
+            round_number=first_round,
+        )
+
+    async def hold(
+        self, interaction: discord.Interaction[discord.Client], venue: Venue, debate: RunningDebate
+    ) -> None:
+        """Run ``debate`` to its end (or its interruption: a shutdown, the deadline), stoppable meanwhile."""
+        self._running[debate.record] = debate
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                await self._run_and_show(interaction, venue, debate)
+        except asyncio.CancelledError:
+            await self._interrupted(debate, SHUT_DOWN)
+            raise
+        except TimeoutError:
+            await self._interrupted(debate, TOO_LONG)
+        finally:
+            del self._running[debate.record]
 
     async def stop(self, record_id: int, *, by: discord.Interaction[Any]) -> None:
         """Stop the running debate ``record_id`` for the member behind ``by`` (a press of its Stop button).
@@ -320,8 +377,10 @@ class DebateService:
             debate.panel,
             self._llm,
             self.config,
-            rounds=debate.rounds,
+            rounds=debate.rounds_held,
             language=debate.language,
+            earlier=debate.earlier,
+            previous=debate.previous,
         )
         async with contextlib.aclosing(run) as events:
             async for event in events:
@@ -386,6 +445,7 @@ class DebateService:
             stats=ending.stats,
             judging=ending.judging,
         )
+        debate.ended = ending.status
         await self._charge(debate, complete=ending.status is DebateStatus.DONE)
 
     async def _charge(self, debate: RunningDebate, *, complete: bool) -> None:
@@ -409,6 +469,7 @@ class DebateService:
         await self._store.end_debate(
             debate.record, DebateStatus.INTERRUPTED, f"interrupted: {why}", verdict=None, stats=None
         )
+        debate.ended = DebateStatus.INTERRUPTED
         await self._charge(debate, complete=False)
         with contextlib.suppress(discord.HTTPException, TimeoutError):
             async with asyncio.timeout(CLOSING_WAIT_S):

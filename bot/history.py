@@ -117,19 +117,21 @@ class HistoryService:
         """Answer ``/debates transcript`` privately with ``debate-<id>.md``, or say there is none to see."""
         assert interaction.guild_id is not None
         await acknowledge_privately(interaction)
-        debate = await self._store.stored_debate(debate_id)
+        chain = await self._store.debate_chain(debate_id)
         channels = await self.visible_channels(interaction)
         if (
-            debate is None
-            or debate.summary.guild_id != interaction.guild_id
-            or (channels is not None and debate.summary.channel_id not in channels)
+            not chain
+            or chain[-1].summary.guild_id != interaction.guild_id
+            or (channels is not None and chain[-1].summary.channel_id not in channels)
         ):
             raise UserFacingError(NO_SUCH_DEBATE.format(id=debate_id))
-        asker = interaction.guild.get_member(debate.summary.user_id) if interaction.guild else None
+        askers = {}
+        for part in chain:
+            member = interaction.guild.get_member(part.summary.user_id) if interaction.guild else None
+            if member is not None:
+                askers[member.id] = member.display_name
         document = transcript_markdown(
-            debate,
-            asker=asker.display_name if asker else None,
-            usual_verdict_model=self._usual_verdict_model,
+            chain[-1], usual_verdict_model=self._usual_verdict_model, earlier=chain[:-1], askers=askers
         )
         file = discord.File(io.BytesIO(document.encode()), filename=transcript_filename(debate_id))
         await send_private(interaction, f"The transcript of debate #{debate_id}.", files=[file])

@@ -32,7 +32,7 @@ async def close_interrupted(
         with contextlib.suppress(Exception):
             await senders.post_note(debate.posts_channel_id, note)
     if debate.status_message_id is not None:
-        status = client.get_partial_messageable(debate.channel_id).get_partial_message(
+        status = client.get_partial_messageable(debate.status_channel_id).get_partial_message(
             debate.status_message_id
         )
         with contextlib.suppress(discord.HTTPException):
@@ -44,6 +44,8 @@ async def close_interrupted(
     await store.end_debate(
         debate.id, DebateStatus.INTERRUPTED, f"interrupted: {why}", verdict=None, stats=None
     )
+    if debate.continues_id is not None:  # another round that never reached its verdict may be asked again
+        await store.release_round(debate.continues_id, debate.id)
     await admission.charge(debate.guild_id, await store.debate_tokens(debate.id), complete=False)
     log.info("closed interrupted debate %s in guild %s", debate.id, debate.guild_id)
 

@@ -15,6 +15,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.core.limits import Refused
 from bot.core.personas import PRESET_TITLES, Persona
 from bot.core.render import CONTENT_LIMIT
 from bot.core.text import discord_length, truncate
@@ -25,6 +26,7 @@ from bot.core.validation import (
     INSTRUCTIONS_MAX_LENGTH,
     MODEL_NAME_MAX_LENGTH,
     NAME_MAX_LENGTH,
+    QUESTION_MAX_LENGTH,
     Invalid,
     format_colour,
 )
@@ -109,6 +111,19 @@ class Confirm(discord.ui.View):
 PersonaSaver = Callable[[dict[str, str]], Awaitable[str]]
 
 
+async def hand_back(interaction: discord.Interaction[Any], head: str, typed: str, filename: str) -> None:
+    """Answer privately with ``head`` and the text the member ``typed``, to paste again: in a code block,
+    or as the file ``filename`` when that would not fit."""
+    inline = f"{head}\n```\n{typed.replace('```', 'ˋˋˋ')}\n```"
+    if discord_length(inline) <= CONTENT_LIMIT:
+        await interaction.response.send_message(inline, ephemeral=True, allowed_mentions=NO_PINGS)
+        return
+    attachment = discord.File(io.BytesIO(typed.encode()), filename=filename)
+    await interaction.response.send_message(
+        truncate(head, CONTENT_LIMIT), file=attachment, ephemeral=True, allowed_mentions=NO_PINGS
+    )
+
+
 class PersonaModal(discord.ui.Modal):
     """A form pre-filled with a persona; on submit, ``check`` runs again, then ``save`` gets the fields
     and returns the reply."""
@@ -160,14 +175,7 @@ class PersonaModal(discord.ui.Modal):
     async def _refuse(interaction: discord.Interaction[Any], problem: str, instructions: str) -> None:
         """Say what was wrong, and hand the typed instructions back so that nothing is lost."""
         head = f"Nothing changed:\n{problem}\n\nYour instructions, to paste again:"
-        inline = f"{head}\n```\n{instructions.replace('```', 'ˋˋˋ')}\n```"
-        if discord_length(inline) <= CONTENT_LIMIT:
-            await interaction.response.send_message(inline, ephemeral=True, allowed_mentions=NO_PINGS)
-            return
-        attachment = discord.File(io.BytesIO(instructions.encode()), filename="instructions.txt")
-        await interaction.response.send_message(
-            truncate(head, CONTENT_LIMIT), file=attachment, ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await hand_back(interaction, head, instructions, "instructions.txt")
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:  # type: ignore[override]
         await report(interaction, error)
@@ -263,9 +271,123 @@ class TranscriptButton(
             await report(interaction, error)
 
 
+ROUND_TEMPLATE = r"parley:round:(?P<record>[0-9]+)"
+"""The Another round button's custom_id: the debate's record id."""
+
+
+class AnotherRoundButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=ROUND_TEMPLATE):
+    """Another round under a verdict: the same panel rebuts once more in the same thread, then a new
+    verdict. The continuation service decides whether it may run; a refusal is answered privately."""
+
+    def __init__(self, record: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=_("Another round"),
+                emoji="🔁",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"parley:round:{record}",
+                row=VERDICT_ACTIONS_ROW,
+            )
+        )
+        self.record = record
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> AnotherRoundButton:
+        return cls(int(match["record"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await interaction.client.continuations.another_round(interaction, self.record)
+        except Exception as error:
+            await report(interaction, error)
+
+
+FOLLOW_UP_TEMPLATE = r"parley:followup:(?P<record>[0-9]+)"
+"""The Follow-up button's custom_id: the debate's record id."""
+
+
+class FollowUpButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=FOLLOW_UP_TEMPLATE):
+    """Follow-up under a verdict: a form for a further question, which the same panel then debates with
+    this debate as context."""
+
+    def __init__(self, record: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=_("Follow-up"),
+                emoji="💬",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"parley:followup:{record}",
+                row=VERDICT_ACTIONS_ROW,
+            )
+        )
+        self.record = record
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> FollowUpButton:
+        return cls(int(match["record"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await interaction.client.continuations.ask_follow_up(interaction, self.record)
+        except Exception as error:
+            await report(interaction, error)
+
+
+class FollowUpModal(discord.ui.Modal):
+    """The follow-up question of debate ``record``. A question refused before the debate starts (blank,
+    too long, a cooldown…) is handed back to paste again."""
+
+    def __init__(self, record: int) -> None:
+        super().__init__(
+            title=truncate(_("Follow-up to debate #{record}").format(record=record), MODAL_TITLE_LIMIT),
+            timeout=900,
+            custom_id=f"parley:followup-form:{record}",
+        )
+        self.record = record
+        self.question: discord.ui.TextInput[FollowUpModal] = discord.ui.TextInput(
+            label=_("Your follow-up question"),
+            style=discord.TextStyle.paragraph,
+            max_length=QUESTION_MAX_LENGTH,
+            custom_id="followup-question",
+        )
+        self.add_item(self.question)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        typed = self.question.value
+        try:
+            await interaction.client.continuations.follow_up(interaction, self.record, typed)
+        except (*REFUSALS, Refused) as refusal:
+            if interaction.response.is_done():
+                await report(interaction, refusal)
+                return
+            head = _("No follow-up was asked:\n{problem}\n\nYour question, to paste again:").format(
+                problem=describe(refusal)[0]
+            )
+            await hand_back(interaction, head, typed, "question.txt")
+        except Exception as error:
+            await report(interaction, error)
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:  # type: ignore[override]
+        await report(interaction, error)
+
+
 def verdict_controls(record: int) -> discord.ui.View:
     """The components under a debate's verdict (on its last message). They answer by record id, so they
     keep working after a restart."""
     view = discord.ui.View(timeout=None)
+    view.add_item(AnotherRoundButton(record))
+    view.add_item(FollowUpButton(record))
     view.add_item(TranscriptButton(record))
     return view

@@ -26,9 +26,13 @@ from bot.core.llm import (
 )
 from bot.core.personas import Persona
 from bot.core.prompts import (
+    EarlierRound,
     HeardReply,
+    PreviousDebate,
+    earlier_round_blocks,
     persona_prompt,
     persona_system_instruction,
+    previous_debate_blocks,
     rebuttal_prompt,
     verdict_prompt,
     verdict_system_instruction,
@@ -322,37 +326,65 @@ class _Round:
 
 
 class _Debate:
-    """The state of one debate across its rounds: every persona's latest reply, stances, totals."""
+    """The state of one debate across its rounds (earlier ones included): every answer by round, every
+    persona's latest reply and first stance, totals."""
 
     def __init__(
-        self, question: str, panel: Sequence[Persona], config: DebateConfig, language: Language | None
+        self,
+        question: str,
+        panel: Sequence[Persona],
+        config: DebateConfig,
+        language: Language | None,
+        earlier: Sequence[EarlierRound] = (),
+        previous: PreviousDebate | None = None,
     ) -> None:
         self.question = question
         self.language = language
         self.panel = tuple(panel)
         self.config = config
-        self.latest: dict[int, PersonaReply] = {}
+        self.previous = previous
+        self.by_round: dict[int, dict[int, HeardReply]] = {}
+        self.latest: dict[int, HeardReply] = {}
         self.first_stance: dict[int, Stance] = {}
+        self.answered_now: set[int] = set()
+        """Who answered in the rounds this run held (not the earlier ones)."""
         self.persona_sum_s = 0.0
         self.usage = TokenUsage()
+        for round_ in sorted(earlier, key=lambda round_: round_.number):
+            for index, heard in enumerate(round_.replies[: len(self.panel)]):
+                if heard is not None:
+                    self._hear(round_.number, index, heard)
+
+    def _hear(self, round_number: int, index: int, heard: HeardReply) -> None:
+        self.by_round.setdefault(round_number, {})[index] = heard
+        self.latest[index] = heard
+        self.first_stance.setdefault(index, heard.stance)
 
     def take(self, result: PersonaFinished) -> None:
         self.persona_sum_s += result.outcome.latency_s
         self.usage += result.outcome.usage
         if isinstance(result.outcome, PersonaReply):
-            self.latest[result.index] = result.outcome
-            self.first_stance.setdefault(result.index, result.outcome.stance)
+            reply = result.outcome
+            heard = HeardReply(self.panel[result.index], reply.text, reply.cut_off, reply.stance)
+            self._hear(result.round, result.index, heard)
+            self.answered_now.add(result.index)
 
     def heard(self, index: int) -> HeardReply | None:
-        reply = self.latest.get(index)
-        if reply is None:
-            return None
-        return HeardReply(self.panel[index], reply.text, reply.cut_off, reply.stance)
+        return self.latest.get(index)
+
+    def earlier_rounds(self, round_number: int) -> list[EarlierRound]:
+        """The rounds before the latest one round ``round_number`` answers."""
+        return [
+            EarlierRound(number, tuple(answers.get(index) for index in range(len(self.panel))))
+            for number, answers in sorted(self.by_round.items())
+            if number < round_number - 1
+        ]
 
     def persona_request(self, index: int, round_number: int) -> LLMRequest:
         persona = self.panel[index]
-        if round_number == 1:
-            prompt = persona_prompt(self.question)
+        previous = [] if self.previous is None else previous_debate_blocks(self.previous, own=index)
+        if not self.by_round:
+            prompt = persona_prompt(self.question, self.previous, own=index)
         else:
             others = [index_ for index_ in range(len(self.panel)) if index_ != index]
             prompt = rebuttal_prompt(
@@ -361,6 +393,8 @@ class _Debate:
                 self.heard(index),
                 [heard for other in others if (heard := self.heard(other)) is not None],
                 [self.panel[other] for other in others if other not in self.latest],
+                earlier=earlier_round_blocks(self.earlier_rounds(round_number), index),
+                previous=previous,
             )
         return LLMRequest(
             model=persona.model or self.config.persona_model,
@@ -397,9 +431,24 @@ class _Debate:
             for index, reply in sorted(self.latest.items())
         )
 
+    def _previous_for_judge(self, labels: Labels) -> list[str]:
+        """The earlier debate a follow-up continues, under the judge's labels and anonymised."""
+        if self.previous is None:
+            return []
+        names = [""] * len(self.panel)
+        for position, index in enumerate(labels.order):
+            names[index] = label_for(position)
+        finals = tuple(
+            None if heard is None else dataclasses.replace(heard, text=labels.anonymised(heard.text))
+            for heard in self.previous.finals[: len(self.panel)]
+        )
+        verdict = None if self.previous.verdict is None else labels.anonymised(self.previous.verdict)
+        anonymised = PreviousDebate(self.previous.question, finals, verdict)
+        return previous_debate_blocks(anonymised, names=names)
+
     def verdict_requests(self, labels: Labels) -> list[LLMRequest]:
         """The anonymised verdict request for the verdict model, then for its fallback if there is one."""
-        replies = []
+        replies: list[tuple[str, HeardReply, str | None]] = []
         unheard = []
         for position, index in enumerate(labels.order):
             heard = self.heard(index)
@@ -413,7 +462,7 @@ class _Debate:
         request = LLMRequest(
             model=self.config.verdict_model,
             system=verdict_system_instruction(self.language),
-            prompt=verdict_prompt(self.question, replies, unheard),
+            prompt=verdict_prompt(self.question, replies, unheard, self._previous_for_judge(labels)),
             timeout_s=self.config.verdict_timeout_s,
             max_output_tokens=self.config.verdict_max_output_tokens,
             thinking=self.config.verdict_thinking,
@@ -434,8 +483,15 @@ async def run_debate(
     limiter: asyncio.Semaphore | None = None,
     rng: random.Random | None = None,
     language: Language | None = None,
+    earlier: Sequence[EarlierRound] = (),
+    previous: PreviousDebate | None = None,
 ) -> AsyncGenerator[DebateEvent, None]:
     """Run one debate of ``rounds`` rounds, yielding events as they happen.
+
+    A debate may go on from ``earlier`` rounds (another round of a finished debate): its rounds are
+    numbered after them, every persona reads all of them, stances are followed from the first, and the
+    judge reads each persona's latest answer whichever round it came from. A follow-up question carries
+    the debate it continues (``previous``) in every persona's prompt and in the judge's.
 
     In each round every persona call starts at once (bounded by ``limiter``, which a caller may share);
     each :class:`PersonaFinished` is yielded the moment its call ends, in completion order, and a failing
@@ -443,7 +499,7 @@ async def run_debate(
     and its own and may rebut or revise. The next round — or, after the last, the verdict — starts as
     soon as the round's last call ends, before that call's event is even handed out. The judge reads the
     latest answers anonymised in an order drawn with ``rng``; while it writes, the newest text (names
-    written back in) is yielded as a :class:`VerdictChunk`. If nobody answered in the first round, a
+    written back in) is yielded as a :class:`VerdictChunk`. If nobody answered in the rounds it held, a
     :class:`DebateFailed` ends the debate. Everyone answers in ``language`` (None: English). Closing the
     iterator early cancels whatever is still running.
     """
@@ -451,9 +507,11 @@ async def run_debate(
         raise ValueError(f"a debate has 1 to {MAX_ROUNDS} rounds, not {rounds}")
     clock = _Clock()
     limiter = limiter or asyncio.Semaphore(max(1, len(panel)))
-    debate = _Debate(question, panel, config, language)
+    debate = _Debate(question, panel, config, language, earlier, previous)
+    first = max((round_.number for round_ in earlier), default=0) + 1
+    last = first + rounds - 1
     snapshots: asyncio.Queue[str | _JudgeResult] = asyncio.Queue()
-    current = debate.start_round(1, llm, limiter)
+    current = debate.start_round(first, llm, limiter)
     judge: asyncio.Task[None] | None = None
     labels: Labels | None = None
 
@@ -463,7 +521,7 @@ async def run_debate(
             persona_sum_s=debate.persona_sum_s,
             verdict_s=verdict_s,
             usage=debate.usage + verdict_usage,
-            answered=len(debate.latest),
+            answered=len(debate.answered_now),
             panel_size=len(panel),
             rounds=current.number,
         )
@@ -477,8 +535,8 @@ async def run_debate(
                 result = await next_done
                 current.finished.append(result)
                 debate.take(result)
-                if len(current.finished) == len(current.tasks) and debate.latest:
-                    if current.number < rounds:
+                if len(current.finished) == len(current.tasks) and debate.answered_now:
+                    if current.number < last:
                         following = debate.start_round(current.number + 1, llm, limiter)
                     else:
                         labels = Labels.for_order(panel, shuffled_order(len(panel), rng or random.Random()))

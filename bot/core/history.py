@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.core.continuations import ContinuationKind
 from bot.core.records import DebateSummary
 from bot.core.render import DESCRIPTION_LIMIT, VERDICT_COLOUR, Embed, safe_inline
 from bot.core.text import discord_length, truncate
 from bot.core.transcript import outcome_label, status_message_link
+from bot.core.translation import _
 
 PAGE_SIZE = 10
 QUESTION_PREVIEW = 80
@@ -55,6 +57,7 @@ def history_line(summary: DebateSummary, usual_verdict_model: str | None = None)
     link = status_message_link(summary)
     parts = [
         f"[{title}]({link})" if link else title,
+        *continues(summary),
         f"<@{summary.user_id}>",
         f"{summary.rounds} round{'s' if summary.rounds != 1 else ''}",
         outcome_label(summary, usual_verdict_model),
@@ -62,6 +65,16 @@ def history_line(summary: DebateSummary, usual_verdict_model: str | None = None)
         f"<t:{int(summary.started_at.timestamp())}:R>",
     ]
     return " · ".join(parts)
+
+
+def continues(summary: DebateSummary) -> list[str]:
+    """``🔁 continues #11`` for another round, ``💬 continues #11`` for a follow-up; nothing for a debate
+    asked with ``/debate``."""
+    if summary.continues_id is None:
+        return []
+    if summary.kind == ContinuationKind.ROUND:
+        return [_("🔁 continues #{parent} (another round)").format(parent=summary.continues_id)]
+    return [_("💬 continues #{parent} (follow-up)").format(parent=summary.continues_id)]
 
 
 def history_embed(page: HistoryPage, usual_verdict_model: str | None = None) -> Embed:

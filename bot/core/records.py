@@ -42,6 +42,15 @@ class UnfinishedDebate:
     question: str
     panel: tuple[Persona, ...]
     answered: int
+    continues_id: int | None = None
+
+    @property
+    def status_channel_id(self) -> int:
+        """Where its status message is: where it was asked, or for a continuation, where its parent's
+        verdict is (its answers go there too)."""
+        if self.continues_id is not None and self.posts_channel_id is not None:
+            return self.posts_channel_id
+        return self.channel_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +95,10 @@ class DebateSummary:
     status_message_id: int | None
     posts_channel_id: int | None
     verdict_model: str | None
+    continues_id: int | None = None
+    """The debate this one continues (another round or a follow-up of it), when it does."""
+    kind: str | None = None
+    """How it continues it: ``round`` or ``followup`` (:class:`~bot.core.continuations.ContinuationKind`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +132,40 @@ class DebateStore(Protocol):
     ) -> int:
         """Record a new running debate of ``rounds`` rounds, started by the bot's run ``run_id``; returns
         its id."""
+        ...
+
+    async def begin_continuation(
+        self,
+        parent_id: int,
+        kind: str,
+        *,
+        user_id: int,
+        question: str,
+        run_id: str | None = None,
+        rounds: int = 1,
+        limit: int,
+    ) -> int:
+        """Record a running debate continuing ``parent_id`` (``kind``: ``round`` or ``followup``) with the
+        parent's server, channel (where the chain was asked; its answers go where the parent's verdict
+        is, :meth:`locate_debate`) and panel; returns its id. Atomic, also across processes: raises
+        :class:`~bot.core.continuations.ChainFull` when the chain has ``limit`` continuations, and for
+        another round :class:`~bot.core.continuations.RoundTaken` when the parent already has one."""
+        ...
+
+    async def count_continuations(self, debate_id: int) -> int:
+        """How many continuations the chain of ``debate_id`` has."""
+        ...
+
+    async def release_round(self, parent_id: int, round_id: int) -> None:
+        """``round_id`` ended without a verdict: another round of ``parent_id`` may be asked for again."""
+        ...
+
+    async def latest_round(self, debate_id: int) -> DebateSummary | None:
+        """The end of the chain of rounds that continue ``debate_id`` (itself when none does)."""
+        ...
+
+    async def debate_chain(self, debate_id: int) -> list[StoredDebate]:
+        """The debate and every debate it continues, the root first; empty when there is none."""
         ...
 
     async def locate_debate(
@@ -200,8 +247,9 @@ class DebateStore(Protocol):
 class PrivacyStore(Protocol):
     """Deleting what Parley keeps: debates past a server's retention, a member's debates, a whole server.
 
-    Deleting a debate deletes its replies. Running debates are left alone by the first two: they are
-    still being recorded (and are at most minutes old)."""
+    Deleting a debate deletes its replies and its continuations (they quote it and answer it), counted
+    with it. Running debates are left alone by the first two: they are still being recorded (and are at
+    most minutes old); so is a debate with a continuation still running, and that whole chain from it."""
 
     async def retention_days(self) -> dict[int, int]:
         """Every server that set a retention, and its number of days."""

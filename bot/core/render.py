@@ -440,12 +440,13 @@ def safe_inline(text: str) -> str:
     return escape_markdown(neutralise_mentions(one_line(text)))
 
 
-def status_content(question: str, panel: Sequence[Persona], state: str) -> str:
-    """The debate's status message: the question, the panel and the state line, ≤ 2000 characters."""
+def status_content(question: str, panel: Sequence[Persona], state: str, kind: str | None = None) -> str:
+    """The debate's status message: the question, the panel and the state line, ≤ 2000 characters.
+    ``kind`` names a continuation's kind in place of ``Debate``, e.g. ``Another round``."""
     panel_line = "**Panel:** " + " · ".join(safe_inline(persona.label) for persona in panel)
     state_line = truncate(state, 300)
     panel_line = truncate(panel_line, CONTENT_LIMIT // 2)
-    head = "**Debate:** "
+    head = f"**{kind or 'Debate'}:** "
     room = CONTENT_LIMIT - discord_length(head + "\n" + panel_line + "\n" + state_line)
     question_line = head + truncate(safe_inline(question), room)
     return f"{question_line}\n{panel_line}\n{state_line}"

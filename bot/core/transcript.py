@@ -4,12 +4,14 @@ them; the members' own text (the question, names) is quoted so that it cannot re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from bot.core.continuations import ContinuationKind
 from bot.core.personas import Persona
 from bot.core.records import DebateStatus, DebateSummary, StoredDebate, StoredReply
 from bot.core.render import stance_badge
+from bot.core.translation import _
 
 OUTCOME_LABELS = {
     DebateStatus.RUNNING: "⏳ running",
@@ -26,10 +28,14 @@ def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
 
 
 def status_message_link(summary: DebateSummary) -> str | None:
-    """Where the debate's status message is, when it got one."""
+    """Where the debate's status message is, when it got one: in the channel it was asked in, or for a
+    continuation, where its parent's verdict is (its answers go there too)."""
     if summary.status_message_id is None:
         return None
-    return message_link(summary.guild_id, summary.channel_id, summary.status_message_id)
+    channel_id = summary.channel_id
+    if summary.continues_id is not None and summary.posts_channel_id is not None:
+        channel_id = summary.posts_channel_id
+    return message_link(summary.guild_id, channel_id, summary.status_message_id)
 
 
 def fallback_verdict_model(summary: DebateSummary, usual_verdict_model: str | None) -> str | None:
@@ -95,8 +101,9 @@ def _reply_section(panel: Sequence[Persona], reply: StoredReply) -> list[str]:
 
 def _rounds(debate: StoredDebate) -> list[str]:
     rounds = max([debate.summary.rounds, *(reply.round for reply in debate.replies)])
+    first = rounds if debate.summary.kind == ContinuationKind.ROUND else 1  # the rounds before: its parents'
     lines: list[str] = []
-    for round_number in range(1, rounds + 1):
+    for round_number in range(first, rounds + 1):
         lines += [f"## Round {round_number} of {rounds}", ""]
         replies = {reply.position: reply for reply in debate.replies if reply.round == round_number}
         positions = sorted(set(range(len(debate.panel))) | set(replies))
@@ -141,11 +148,7 @@ def _figures(debate: StoredDebate) -> list[str]:
     return ["## Figures", "", "| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows), ""]
 
 
-def transcript_markdown(
-    debate: StoredDebate, *, asker: str | None = None, usual_verdict_model: str | None = None
-) -> str:
-    """The whole debate as Markdown. ``asker``: the asker's name when known (else their id is given);
-    ``usual_verdict_model``: the configured verdict model, to tell a verdict the fallback wrote."""
+def _facts(debate: StoredDebate, asker: str | None, usual_verdict_model: str | None) -> list[str]:
     summary = debate.summary
     who = f"{_code(asker)} ({summary.user_id})" if asker else f"member {summary.user_id}"
     facts = [
@@ -161,25 +164,61 @@ def transcript_markdown(
     link = status_message_link(summary)
     if link is not None:
         facts.append(f"- **On Discord:** <{link}>")
+    return facts
+
+
+def _title(summary: DebateSummary) -> str:
+    if summary.kind == ContinuationKind.ROUND:
+        title = _("Debate #{id} · another round of #{parent}")
+    elif summary.kind == ContinuationKind.FOLLOW_UP:
+        title = _("Debate #{id} · a follow-up question to #{parent}")
+    else:
+        return f"# Debate #{summary.id}"
+    return "# " + title.format(id=summary.id, parent=summary.continues_id)
+
+
+def _part(
+    debate: StoredDebate, asker: str | None, usual_verdict_model: str | None, *, with_panel: bool
+) -> list[str]:
+    """One debate of a chain: its title, question, facts, (panel,) rounds, verdict and figures."""
+    summary = debate.summary
+    question = [] if summary.kind == ContinuationKind.ROUND else [_quote(summary.question), ""]
     panel = [
         f"{number}. {persona.label}" + (f" (model {persona.model})" if persona.model else "")
         for number, persona in enumerate(debate.panel, start=1)
     ]
-    lines = [
-        f"# Debate #{summary.id}",
+    return [
+        _title(summary),
         "",
-        _quote(summary.question),
+        *question,
+        *_facts(debate, asker, usual_verdict_model),
         "",
-        *facts,
-        "",
-        "## Panel",
-        "",
-        *panel,
-        "",
+        *(["## Panel", "", *panel, ""] if with_panel else []),
         *_rounds(debate),
         *_verdict(debate, usual_verdict_model),
         *_figures(debate),
     ]
+
+
+def transcript_markdown(
+    debate: StoredDebate,
+    *,
+    asker: str | None = None,
+    usual_verdict_model: str | None = None,
+    earlier: Sequence[StoredDebate] = (),
+    askers: Mapping[int, str] | None = None,
+) -> str:
+    """The whole debate as Markdown. ``asker``: the asker's name when known (else their id is given);
+    ``usual_verdict_model``: the configured verdict model, to tell a verdict the fallback wrote.
+
+    A continuation comes after the debates it continues (``earlier``, the root first): each with its
+    question (a follow-up's), every round and its verdict; ``askers`` names their askers by id."""
+    names = dict(askers or {})
+    if asker is not None:
+        names[debate.summary.user_id] = asker
+    lines: list[str] = []
+    for number, part in enumerate([*earlier, debate]):
+        lines += _part(part, names.get(part.summary.user_id), usual_verdict_model, with_panel=number == 0)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -24,7 +24,7 @@ class StatusLine:
     The first state shows at once; progress shows at most every ``progress_interval_s`` (intermediate
     states may be skipped, and a quick debate shows none); the final state always shows, never sooner
     than ``min_interval_s`` after the previous edit. ``controls`` (a Stop button) show with the first
-    state and are removed with the final one.
+    state and are removed with the final one. ``kind`` names a continuation's kind in place of ``Debate``.
     """
 
     def __init__(
@@ -34,6 +34,7 @@ class StatusLine:
         panel: Sequence[Persona],
         *,
         controls: discord.ui.View | None = None,
+        kind: str | None = None,
         min_interval_s: float = 1.0,
         progress_interval_s: float = 2.0,
     ) -> None:
@@ -43,6 +44,7 @@ class StatusLine:
         self._question = question
         self._panel = panel
         self._controls = controls
+        self._kind = kind
         self._showing_controls = False
         self._min_interval_s = min_interval_s
         self._progress_interval_s = progress_interval_s
@@ -56,7 +58,7 @@ class StatusLine:
     async def _edit(self, state: str, *, final: bool = False) -> discord.InteractionMessage | None:
         """Show ``state`` (with the controls until it is ``final``); returns the message when the
         interaction's token could still edit it."""
-        content = status_content(self._question, self._panel, state)
+        content = status_content(self._question, self._panel, state, self._kind)
         components: dict[str, Any] = {}
         if final and self._showing_controls:
             components["view"] = None

@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core.continuations import ChainFull, ContinuationKind, RoundTaken
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.panel import persona_from_json, persona_json
 from bot.core.personas import Persona
@@ -60,6 +62,105 @@ class Records:
                 )
             )
         return int(result.scalar_one())
+
+    async def begin_continuation(
+        self,
+        parent_id: int,
+        kind: str,
+        *,
+        user_id: int,
+        question: str,
+        run_id: str | None = None,
+        rounds: int = 1,
+        limit: int,
+    ) -> int:
+        async with self._database.write() as connection:
+            # The root's row, locked (PostgreSQL; SQLite's writes are serial), makes the count and the
+            # claim below one step for every continuation of the chain, whichever process asks.
+            parent = (
+                await connection.execute(select(debates).where(debates.c.id == parent_id).with_for_update())
+            ).one()
+            root_id = parent.root_id or parent.id
+            if root_id != parent.id:
+                await connection.execute(
+                    select(debates.c.id).where(debates.c.id == root_id).with_for_update()
+                )
+            if kind == ContinuationKind.ROUND and parent.next_round_id is not None:
+                raise RoundTaken(await _end_of_rounds(connection, parent_id))
+            count = (
+                await connection.execute(
+                    select(func.count()).select_from(debates).where(debates.c.root_id == root_id)
+                )
+            ).scalar_one()
+            if count >= limit:
+                raise ChainFull()
+            result = await connection.execute(
+                insert(debates)
+                .returning(debates.c.id)
+                .values(
+                    guild_id=parent.guild_id,
+                    channel_id=parent.channel_id,
+                    user_id=user_id,
+                    question=question,
+                    panel=parent.panel,
+                    status=DebateStatus.RUNNING.value,
+                    started_at=datetime.now(UTC),
+                    run_id=run_id,
+                    rounds=rounds,
+                    continues_id=parent_id,
+                    root_id=root_id,
+                    kind=kind,
+                )
+            )
+            record = int(result.scalar_one())
+            if kind == ContinuationKind.ROUND:
+                claimed = await connection.execute(
+                    update(debates)
+                    .where(debates.c.id == parent_id, debates.c.next_round_id.is_(None))
+                    .values(next_round_id=record)
+                )
+                if claimed.rowcount != 1:  # pragma: no cover - the lock above makes this unreachable
+                    raise RoundTaken(await _end_of_rounds(connection, parent_id))
+        return record
+
+    async def count_continuations(self, debate_id: int) -> int:
+        async with self._database.read() as connection:
+            row = (
+                await connection.execute(
+                    select(debates.c.id, debates.c.root_id).where(debates.c.id == debate_id)
+                )
+            ).first()
+            if row is None:
+                return 0
+            query = (
+                select(func.count()).select_from(debates).where(debates.c.root_id == (row.root_id or row.id))
+            )
+            return int((await connection.execute(query)).scalar_one())
+
+    async def release_round(self, parent_id: int, round_id: int) -> None:
+        async with self._database.write() as connection:
+            await connection.execute(
+                update(debates)
+                .where(debates.c.id == parent_id, debates.c.next_round_id == round_id)
+                .values(next_round_id=None)
+            )
+
+    async def latest_round(self, debate_id: int) -> DebateSummary | None:
+        async with self._database.read() as connection:
+            latest = await _end_of_rounds(connection, debate_id)
+            row = (await connection.execute(select(*_SUMMARY_COLUMNS).where(debates.c.id == latest))).first()
+        return None if row is None else _summary(row)
+
+    async def debate_chain(self, debate_id: int) -> list[StoredDebate]:
+        chain: list[StoredDebate] = []
+        next_id: int | None = debate_id
+        while next_id is not None and len(chain) <= MAX_CHAIN:
+            debate = await self.stored_debate(next_id)
+            if debate is None:
+                break
+            chain.append(debate)
+            next_id = debate.summary.continues_id
+        return chain[::-1]
 
     async def locate_debate(
         self, debate_id: int, *, status_message_id: int, posts_channel_id: int | None
@@ -157,6 +258,7 @@ class Records:
                 question=row.question,
                 panel=tuple(persona_from_json(persona) for persona in row.panel),
                 answered=row.answered,
+                continues_id=row.continues_id,
             )
             for row in rows
         ]
@@ -281,6 +383,23 @@ class Records:
             return int(total.scalar() or 0)
 
 
+MAX_CHAIN = 100
+"""How far a chain is followed back (chains are far shorter: a guard against a cycle)."""
+
+
+async def _end_of_rounds(connection: AsyncConnection, debate_id: int) -> int:
+    """The last debate of the chain of rounds continuing ``debate_id``."""
+    current = debate_id
+    for _ in range(MAX_CHAIN):
+        following = (
+            await connection.execute(select(debates.c.next_round_id).where(debates.c.id == current))
+        ).scalar()
+        if following is None:
+            break
+        current = int(following)
+    return current
+
+
 _REPLY_TOKENS = (
     select(func.sum(debate_replies.c.tokens))
     .where(debate_replies.c.debate_id == debates.c.id)
@@ -300,6 +419,8 @@ _SUMMARY_COLUMNS = (
     debates.c.status_message_id,
     debates.c.posts_channel_id,
     debates.c.verdict_model,
+    debates.c.continues_id,
+    debates.c.kind,
 )
 
 
@@ -334,6 +455,8 @@ def _summary(row: Row[*tuple[Any, ...]]) -> DebateSummary:
         status_message_id=row.status_message_id,
         posts_channel_id=row.posts_channel_id,
         verdict_model=row.verdict_model,
+        continues_id=row.continues_id,
+        kind=row.kind,
     )
 
 

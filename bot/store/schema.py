@@ -103,6 +103,16 @@ debates = Table(
     Column("rounds", Integer, nullable=False, server_default="1"),
     Column("judge_order", JSON, nullable=True),
     Column("verdict_model", String(MODEL_NAME_MAX_LENGTH), nullable=True),
+    Column(
+        "continues_id",
+        Integer,
+        ForeignKey("debates.id", name="fk_debates_continues_id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    Column("root_id", Integer, nullable=True, index=True),
+    Column("kind", String(16), nullable=True),
+    Column("next_round_id", Integer, nullable=True),
     Index("ix_debates_guild_started", "guild_id", "started_at"),
     Index("ix_debates_guild_user", "guild_id", "user_id"),
 )
