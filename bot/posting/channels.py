@@ -35,6 +35,7 @@ from bot.core.pacing import (
     unposted,
 )
 from bot.core.render import Embed, pack_messages
+from bot.core.translation import N_
 from bot.errors import needs_permission
 from bot.ratelimits import JSON, MessageRequest, RateLimits
 
@@ -387,7 +388,7 @@ class ChannelSender:
             await asyncio.wait({sending})  # not seen so far: the trace reads the body of every accepted post
         if sending.done():
             try:
-                async with needs_permission(queue.permission, "post the debate's answers"):
+                async with needs_permission(queue.permission, N_("post the debate's answers")):
                     message_id = sending.result().id
             except Exception as error:  # that debate stops posting; the others in the channel go on
                 self._stop_posting(queue, error)
@@ -414,7 +415,7 @@ class ChannelSender:
             task, _ = await self._request(MessageRequest.DELETE, message.delete, message_id)
         if task.done():
             try:
-                async with needs_permission(queue.permission, "show the verdict as it is written"):
+                async with needs_permission(queue.permission, N_("show the verdict as it is written")):
                     task.result()
             except discord.NotFound as error:
                 if isinstance(change, EditPart):
