@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -259,7 +260,11 @@ class ChannelSender:
         self._wake = asyncio.Event()
         self._sent_before_known = 0
         self._last_edit = float("-inf")
-        self._task = asyncio.create_task(self._run(), name=f"channel-sender-{channel_id}")
+        # Shared by debates of any language, it starts with a context of its own rather than that of the
+        # debate that happened to create it: it posts what the debates rendered, and renders no words.
+        self._task = asyncio.create_task(
+            self._run(), name=f"channel-sender-{channel_id}", context=contextvars.Context()
+        )
         self._finishing: set[asyncio.Task[Any]] = set()
 
     def join(self, queue: DebateQueue) -> None:
