@@ -358,7 +358,7 @@ class DebateService:
                         judging = Judging(event.outcome.model, judging.order) if judging else None
                         ending = Ending(state, DebateStatus.DONE, event.outcome.text, event.stats, judging)
                     else:
-                        reason = _("no verdict ({reason})").format(reason=event.outcome.reason)
+                        reason = _("no verdict ({reason})").format(reason=_(event.outcome.reason))
                         ending = Ending(failed_state(reason), DebateStatus.FAILED, None, event.stats, judging)
                 elif isinstance(event, DebateFailed):
                     debate.queue.add_verdict([])

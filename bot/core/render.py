@@ -291,7 +291,7 @@ def persona_embeds(
     answer its stance badge, the round (in a debate of several) and any change of stance
     (``mixed → against``), and its key claim; a grounded answer's sources and search suggestions last."""
     if isinstance(outcome, PersonaFailure):
-        body = _("⚠️ No answer: {reason}.").format(reason=outcome.reason)
+        body = _("⚠️ No answer: {reason}.").format(reason=_(outcome.reason))
     else:
         body = model_text(outcome)
     fields = _persona_fields(outcome, round_number, rounds, earlier)
@@ -336,10 +336,10 @@ def verdict_embeds(
     if isinstance(outcome, PersonaReply):
         body = model_text(outcome)
     elif written_before_failing.strip():
-        broke_off = _("⚠️ *The verdict broke off here: {reason}.*").format(reason=outcome.reason)
+        broke_off = _("⚠️ *The verdict broke off here: {reason}.*").format(reason=_(outcome.reason))
         body = reveal_links(written_before_failing) + "\n\n" + broke_off
     else:
-        body = _("⚠️ No verdict: {reason}.").format(reason=outcome.reason)
+        body = _("⚠️ No verdict: {reason}.").format(reason=_(outcome.reason))
     fields: list[EmbedField] = []
     if positions:
         fields.append(_field(_("Council"), council_tally(positions), inline=False))
@@ -351,7 +351,7 @@ def verdict_embeds(
     footer = stats_footer(stats)
     if fallback_from is not None:
         model = fallback_from.model or _("the verdict model")
-        failed = _("{model} failed ({reason})").format(model=model, reason=fallback_from.reason)
+        failed = _("{model} failed ({reason})").format(model=model, reason=_(fallback_from.reason))
         if isinstance(outcome, PersonaReply):
             footer += " · " + _("verdict by the fallback {model}: {failure}").format(
                 model=outcome.model, failure=failed

@@ -82,7 +82,7 @@ def _persona_heading(panel: Sequence[Persona], reply_or_position: StoredReply | 
 def _reply_section(panel: Sequence[Persona], reply: StoredReply) -> list[str]:
     lines = [f"### {_persona_heading(panel, reply)}", ""]
     if reply.failure is not None:
-        lines += [_("⚠️ **No answer:** {reason}").format(reason=reply.failure), ""]
+        lines += [_("⚠️ **No answer:** {reason}").format(reason=_(reply.failure)), ""]
         return lines
     if reply.stance is not None:
         lines.append(
