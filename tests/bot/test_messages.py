@@ -4,6 +4,7 @@ as the language's rule chooses from."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from string import Formatter
@@ -14,6 +15,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from bot.core import translation
+from bot.core.debate import PersonaFailure
+from bot.core.llm import FailureKind, TokenUsage
+from bot.core.personas import DEFAULT_PANEL
+from bot.core.render import persona_embeds, progress_state, status_content
 from bot.core.translation import _, ngettext, number, speaking_in
 from bot.i18n import DOMAIN, LOCALES_DIR, read_message_catalogues
 
@@ -134,3 +139,25 @@ def test_numbers_are_written_the_way_the_language_writes_them() -> None:
         assert number(12345) == "12\u202f345"
     with speaking_in("ja"):
         assert number(12345) == "12,345"
+
+
+@pytest.mark.usefixtures("installed")
+def test_parleys_words_around_the_models_are_translated_and_a_known_failure_reason_too() -> None:
+    panel = DEFAULT_PANEL[:2]
+    failure = PersonaFailure(
+        "empty reply", FailureKind.EMPTY, 1.25, TokenUsage(prompt=1000, output=234), attempts=2
+    )
+    with speaking_in("fr"):
+        (embed,) = persona_embeds(panel[0], failure, round_number=2, rounds=3)
+        status = status_content("Pourquoi ?", panel, progress_state(1, 2, 2, 3))
+    assert embed["description"] == "⚠️ Pas de réponse : réponse vide."
+    assert embed["fields"] == [{"name": "Manche", "value": "2 sur 3", "inline": True}]
+    assert embed["footer"]["text"] == "1,2 s · 1\u202f234 jetons · 2 tentatives"
+    assert status.split("\n") == [
+        "**Débat :** Pourquoi ?",
+        "**Panel :** " + " · ".join(persona.label for persona in panel),
+        "⏳ manche 2/3 · 1/2 réponses",
+    ]
+    with speaking_in("ja"):
+        (embed,) = persona_embeds(panel[0], dataclasses.replace(failure, reason="timed out after 4 s"))
+    assert embed["description"] == "⚠️ 回答なし：timed out after 4 s。", "a reason with a figure stays English"
