@@ -41,7 +41,10 @@ def _read_po(path: Path) -> Catalog:
 
 def read_catalogue(path: Path) -> dict[str, str]:
     """A ``.po`` file's translations, msgid → msgstr; untranslated and fuzzy entries are left out."""
-    catalogue = _read_po(path)
+    return _translations(_read_po(path))
+
+
+def _translations(catalogue: Catalog) -> dict[str, str]:
     return {
         message.id: message.string
         for message in catalogue
@@ -70,7 +73,7 @@ def read_messages(path: Path) -> translation.Catalogue:
         if forms and all(forms):
             plurals[message.id[0], message.id[1]] = forms
     return translation.Catalogue(
-        messages=read_catalogue(path),
+        messages=_translations(catalogue),
         plurals=plurals,
         plural_form=gettext.c2py(catalogue.plural_expr),
         number_format=number_format(path.parents[1].name),
