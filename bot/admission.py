@@ -18,8 +18,9 @@ from datetime import date, datetime, timedelta
 from bot.core.limits import Limits, Refused, refusal, usage_day, utc_now
 from bot.core.panel import PanelStore
 from bot.core.records import DebateStore
+from bot.core.translation import N_, _
 
-RESTARTING = "Parley is restarting and not starting new debates; try again in a minute."
+RESTARTING = N_("Parley is restarting and not starting new debates; try again in a minute.")
 LONGEST_COOLDOWN = timedelta(days=1)
 """The longest cooldown a server can set (``/parley cooldown``); older starts no longer matter."""
 SWEEP_EVERY = 1024
@@ -133,7 +134,7 @@ class Admission:
         ``cooldown_exempt``: the member is a moderator; the cooldown keeps members from flooding a
         server, not moderators from running it. Budgets and running debates still count."""
         if self.draining:
-            raise Refused(RESTARTING)
+            raise Refused(_(RESTARTING))
         limits = await self.limits(guild_id)
         tokens_today = await self.tokens_today(guild_id)
         # From here to the ticket's registration nothing awaits: simultaneous requests cannot all slip in.

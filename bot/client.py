@@ -23,7 +23,7 @@ from bot.core.records import Storage
 from bot.debates import CLOSING_WAIT_S, DebateService
 from bot.errors import report
 from bot.history import HistoryService
-from bot.i18n import CatalogueTranslator
+from bot.i18n import CatalogueTranslator, speak_to
 from bot.posting.channels import ChannelSenders
 from bot.privacy import PURGE_EVERY_S, PrivacyService, stop_task
 from bot.ratelimits import RateLimits
@@ -112,7 +112,12 @@ def same_commands(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> 
 
 
 class ParleyTree(app_commands.CommandTree["ParleyBot"]):
-    """The command tree; its one error handler answers every failed command."""
+    """The command tree: every command answers in the member's language; its one error handler answers
+    every failed command."""
+
+    async def interaction_check(self, interaction: discord.Interaction[ParleyBot]) -> bool:
+        speak_to(interaction)  # the command (and its autocomplete) runs in this same task
+        return True
 
     async def on_error(
         self, interaction: discord.Interaction[ParleyBot], error: app_commands.AppCommandError

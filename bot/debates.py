@@ -51,6 +51,7 @@ from bot.core.render import (
     verdict_embeds,
     writing_state,
 )
+from bot.core.translation import N_, _, speak
 from bot.core.validation import check_question, check_rounds
 from bot.errors import BotActionForbidden, UserFacingError, needs_permission
 from bot.moderation import moderates
@@ -65,11 +66,11 @@ log = logging.getLogger(__name__)
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
 CLOSING_WAIT_S = 20.0
 """How long an interrupted debate waits for what it had queued (and its note) to land."""
-SHUT_DOWN = "Parley was shut down before it finished"
-TOO_LONG = "it took longer than Parley allows"
-NOT_RUNNING = "This debate is no longer running."
-NOT_YOURS = "Only the member who asked or a moderator can stop this debate."
-ALREADY_STOPPING = "This debate is already being stopped."
+SHUT_DOWN = N_("Parley was shut down before it finished")
+TOO_LONG = N_("it took longer than Parley allows")
+NOT_RUNNING = N_("This debate is no longer running.")
+NOT_YOURS = N_("Only the member who asked or a moderator can stop this debate.")
+ALREADY_STOPPING = N_("This debate is already being stopped.")
 
 T = TypeVar("T")
 
@@ -168,7 +169,11 @@ class DebateService:
         rounds: int = 1,
     ) -> None:
         """Check, admit, defer publicly, then run the debate of ``rounds`` rounds to its end (or its
-        interruption)."""
+        interruption).
+
+        Refusals speak the member's language; once admitted, the debate's public messages speak the
+        debate's (the one its personas answer in), in this task and the tasks it starts.
+        """
         # Everything that needs no network first: a refusal comes before the deferral, privately.
         question = check_question(question)
         rounds = check_rounds(rounds)
@@ -198,12 +203,15 @@ class DebateService:
     async def admit(
         self, interaction: discord.Interaction[discord.Client], guild_id: int
     ) -> tuple[contextlib.AbstractContextManager[Ticket], Language | None]:
-        """Admission for the member behind ``interaction`` (a moderator skips the cooldown), and the
-        language their debate is held in: the server's pinned one, else the member's."""
+        """Admission for the member behind ``interaction`` (a moderator skips the cooldown; a refusal
+        speaks the member's language), and the language their debate is held in: the server's pinned
+        one, else the member's, which this task speaks once admitted."""
         settings = await self._store.settings(guild_id)
         moderator = moderates(interaction, settings)
         language = debate_language(interaction.locale.value, settings.language)
         admitted = await self._admission.admit(guild_id, interaction.user.id, cooldown_exempt=moderator)
+        # Admitted: from here on this task (and the debate's tasks) speak the debate's language.
+        speak(language.code if language is not None else None)
         return admitted, language
 
     def new_debate(
@@ -268,13 +276,13 @@ class DebateService:
         """
         debate = self._running.get(record_id)
         if debate is None or debate.guild_id != by.guild_id:
-            raise UserFacingError(NOT_RUNNING)
+            raise UserFacingError(_(NOT_RUNNING))
         if by.user.id != debate.asker_id and not moderates(by, await self._store.settings(debate.guild_id)):
-            raise UserFacingError(NOT_YOURS)
+            raise UserFacingError(_(NOT_YOURS))
         if debate.stopped_by is not None:
-            raise UserFacingError(ALREADY_STOPPING)
+            raise UserFacingError(_(ALREADY_STOPPING))
         if debate.engine is None or debate.engine.done():
-            raise UserFacingError(NOT_RUNNING)  # everything has arrived; only the posting is left
+            raise UserFacingError(_(NOT_RUNNING))  # everything has arrived; only the posting is left
         debate.stopped_by = by.user
         debate.engine.cancel()
         log.info("debate %s in guild %s stopped by member %s", record_id, debate.guild_id, by.user.id)
@@ -313,9 +321,10 @@ class DebateService:
             if delivered is not None:
                 delivered.cancel()
             debate.queue.abandon()
-            await self._end(debate, Ending(failed_state("interrupted by an error"), DebateStatus.FAILED))
+            failed = failed_state(_("interrupted by an error"))
+            await self._end(debate, Ending(failed, DebateStatus.FAILED))
             with contextlib.suppress(discord.HTTPException):
-                await debate.status.finish(failed_state("interrupted by an error"))
+                await debate.status.finish(failed)
             raise
         # Recorded and charged before the status says so: a member who sees "done" sees it counted.
         await self._end(debate, ending)
@@ -336,7 +345,7 @@ class DebateService:
             return channel_id
         try:
             async with (
-                needs_permission("Create Public Threads", "open the debate thread"),
+                needs_permission("Create Public Threads", N_("open the debate thread")),
                 self._rate_limits.global_slot(),
             ):
                 thread = await message.create_thread(
@@ -369,7 +378,7 @@ class DebateService:
     async def _run_engine(self, debate: RunningDebate) -> Ending:
         """Hand each answer to the queue as it finishes, recorded first, round by round; then the verdict,
         shown while it is written."""
-        ending = Ending(failed_state("the debate ended without a verdict"), DebateStatus.FAILED)
+        ending = Ending(failed_state(_("the debate ended without a verdict")), DebateStatus.FAILED)
         judging: Judging | None = None
         written = ""  # the verdict's text so far, kept if it breaks off
         run = run_debate(
@@ -411,7 +420,7 @@ class DebateService:
                         judging = Judging(event.outcome.model, judging.order) if judging else None
                         ending = Ending(state, DebateStatus.DONE, event.outcome.text, event.stats, judging)
                     else:
-                        reason = f"no verdict ({event.outcome.reason})"
+                        reason = _("no verdict ({reason})").format(reason=_(event.outcome.reason))
                         ending = Ending(failed_state(reason), DebateStatus.FAILED, None, event.stats, judging)
                 elif isinstance(event, DebateFailed):
                     debate.queue.add_verdict([])
@@ -460,7 +469,7 @@ class DebateService:
         """Close a debate that cannot finish: what it had queued and a note where it was posting, its
         record and the tokens it used, then its status line."""
         if debate.queue.attached:
-            debate.queue.close(interruption_note(debate.answered, debate.answers_expected, why))
+            debate.queue.close(interruption_note(debate.answered, debate.answers_expected, _(why)))
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSING_WAIT_S):
                     await debate.queue.delivered()
@@ -473,7 +482,7 @@ class DebateService:
         await self._charge(debate, complete=False)
         with contextlib.suppress(discord.HTTPException, TimeoutError):
             async with asyncio.timeout(CLOSING_WAIT_S):
-                await debate.status.finish(failed_state(f"interrupted ({why})"))
+                await debate.status.finish(failed_state(_("interrupted ({why})").format(why=_(why))))
         log.info("closed interrupted debate %s in guild %s", debate.record, debate.guild_id)
 
 

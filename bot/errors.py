@@ -18,13 +18,15 @@ from discord import app_commands
 from bot.core.limits import Refused
 from bot.core.render import CONTENT_LIMIT
 from bot.core.text import overflow, truncate
+from bot.core.translation import N_, _
 from bot.core.validation import Invalid
+from bot.i18n import speak_to
 
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
 PROBLEMS_FILE = "problems.txt"
-OVERFLOW_NOTE = f"…and more: the whole message is in the attached {PROBLEMS_FILE}."
+OVERFLOW_NOTE = N_("…and more: the whole message is in the attached {file}.")
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -39,8 +41,11 @@ class NotModerator(app_commands.CheckFailure):
         self.moderator_role_id = moderator_role_id
 
     def explain(self) -> str:
-        role = f" or the <@&{self.moderator_role_id}> role" if self.moderator_role_id else ""
-        return f"Only moderators can do this: it needs the **Manage Server** permission{role}."
+        if self.moderator_role_id:
+            return _(
+                "Only moderators can do this: it needs the **Manage Server** permission or the {role} role."
+            ).format(role=f"<@&{self.moderator_role_id}>")
+        return _("Only moderators can do this: it needs the **Manage Server** permission.")
 
 
 class BotActionForbidden(app_commands.AppCommandError):
@@ -66,10 +71,13 @@ DISPLAY_NAMES = {"read_messages": "view_channel", "manage_guild": "manage_server
 
 
 def permission_names(permissions: list[str]) -> str:
-    """``['create_public_threads', 'embed_links']`` → ``**Create Public Threads** and **Embed Links**``."""
+    """``['create_public_threads', 'embed_links']`` → ``**Create Public Threads** and **Embed Links**``
+    (the names as Discord's English interface shows them; the ``and`` in the reader's language)."""
     shown = [DISPLAY_NAMES.get(name, name) for name in permissions]
     names = [f"**{name.replace('_', ' ').title()}**" for name in shown]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    if len(names) == 1:
+        return names[0]
+    return _("{names} and {last}").format(names=", ".join(names[:-1]), last=names[-1])
 
 
 def describe(error: BaseException) -> tuple[str, str | None]:
@@ -81,45 +89,52 @@ def describe(error: BaseException) -> tuple[str, str | None]:
             return str(error), None
         case BotActionForbidden(permission=permission, action=action):
             return (
-                f"I'm missing the **{permission}** permission here, so I couldn't {action}. "
-                "Ask a moderator to grant it, then try again.",
+                _(
+                    "I'm missing the **{permission}** permission here, so I couldn't {action}. "
+                    "Ask a moderator to grant it, then try again."
+                ).format(permission=permission, action=_(action)),
                 None,
             )
         case app_commands.BotMissingPermissions(missing_permissions=missing):
             return (
-                f"I need the {permission_names(missing)} permission in this channel. "
-                "Ask a moderator to grant it, then try again.",
+                _(
+                    "I need the {permissions} permission in this channel. "
+                    "Ask a moderator to grant it, then try again."
+                ).format(permissions=permission_names(missing)),
                 None,
             )
         case app_commands.MissingPermissions(missing_permissions=missing):
-            return f"You need the {permission_names(missing)} permission to use this command.", None
+            message = _("You need the {permissions} permission to use this command.")
+            return message.format(permissions=permission_names(missing)), None
         case NotModerator():
             return error.explain(), None
         case app_commands.NoPrivateMessage():
-            return "This command only works inside a server.", None
+            return _("This command only works inside a server."), None
         case app_commands.CommandOnCooldown(retry_after=retry_after):
-            return f"Slow down: you can use this again in {retry_after:.0f} s.", None
+            message = _("Slow down: you can use this again in {seconds} s.")
+            return message.format(seconds=f"{retry_after:.0f}"), None
         case app_commands.TransformerError():
-            return f"That option value isn't valid: {truncate(str(error), 300)}", None
+            message = _("That option value isn't valid: {problem}")
+            return message.format(problem=truncate(str(error), 300)), None
         case app_commands.CheckFailure():
-            return "You can't use this command here.", None
+            return _("You can't use this command here."), None
         case discord.Forbidden(text=text, code=code):
-            return (
-                f"Discord refused one of my actions for lack of permission ({text or 'Forbidden'}, {code}).",
-                None,
-            )
+            message = _("Discord refused one of my actions for lack of permission ({text}, {code}).")
+            return message.format(text=text or "Forbidden", code=code), None
     reference = secrets.token_hex(4)
     log.error("unexpected error (ref %s)", reference, exc_info=error)
     return (
-        f"Something went wrong on my side (ref `{reference}`). "
-        "Please try again; if it keeps happening, give the moderators this reference.",
+        _(
+            "Something went wrong on my side (ref `{reference}`). "
+            "Please try again; if it keeps happening, give the moderators this reference."
+        ).format(reference=reference),
         reference,
     )
 
 
 def fitted(content: str, files: Sequence[discord.File] = ()) -> tuple[str, list[discord.File]]:
     """``content`` within Discord's 2000 characters; lines that do not fit go whole into problems.txt."""
-    message, spilled = overflow(content, CONTENT_LIMIT, OVERFLOW_NOTE)
+    message, spilled = overflow(content, CONTENT_LIMIT, _(OVERFLOW_NOTE).format(file=PROBLEMS_FILE))
     attached = list(files)
     if spilled is not None:
         attached.append(discord.File(io.BytesIO(spilled.encode()), filename=PROBLEMS_FILE))
@@ -154,7 +169,9 @@ async def send_private(
 
 
 async def report(interaction: discord.Interaction[Any], error: BaseException) -> None:
-    """Tell the member what went wrong, privately, whether or not the interaction was answered yet."""
+    """Tell the member what went wrong, privately and in their language, whether or not the interaction
+    was answered yet."""
+    speak_to(interaction)
     message, _reference = describe(error)
     try:
         await send_private(interaction, message)

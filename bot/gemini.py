@@ -33,6 +33,7 @@ from bot.core.llm import (
     Thinking,
     TokenUsage,
 )
+from bot.core.translation import N_
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -154,18 +155,18 @@ def classify_api_error(error: errors.APIError, model: str, attempt: int, rng: ra
     details = _error_details(error)
     if code == 429:
         if _is_daily_quota(details):
-            return _Verdict(LLMFailure("quota exhausted for today", kind=FailureKind.QUOTA_EXHAUSTED))
+            return _Verdict(LLMFailure(N_("quota exhausted for today"), kind=FailureKind.QUOTA_EXHAUSTED))
         delay = _retry_delay(details)
-        failure = LLMFailure("rate limited by Gemini", kind=FailureKind.RATE_LIMITED)
+        failure = LLMFailure(N_("rate limited by Gemini"), kind=FailureKind.RATE_LIMITED)
         return _Verdict(failure, delay if delay is not None else _backoff(attempt, rng))
     if code in RETRYABLE_STATUS:
-        reason = "Gemini is overloaded" if code == 503 else f"Gemini error {code}"
+        reason = N_("Gemini is overloaded") if code == 503 else f"Gemini error {code}"
         kind = FailureKind.TIMEOUT if code in (408, 504) else FailureKind.UNAVAILABLE
         return _Verdict(LLMFailure(reason, kind=kind), _backoff(attempt, rng))
     if code == 404:
         return _Verdict(LLMFailure(f"model {model} is not available", kind=FailureKind.REJECTED))
     if _key_refused(error, details):
-        return _Verdict(LLMFailure("Gemini refused the API key", kind=FailureKind.REJECTED))
+        return _Verdict(LLMFailure(N_("Gemini refused the API key"), kind=FailureKind.REJECTED))
     return _Verdict(LLMFailure(f"Gemini rejected the request ({code})", kind=FailureKind.REJECTED))
 
 
@@ -220,15 +221,19 @@ def _block_failure(
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason is not None:
         reason = str(feedback.block_reason.value)
-        text = "blocked by safety filter" if reason == "SAFETY" else f"blocked by Gemini ({reason.lower()})"
+        text = (
+            N_("blocked by safety filter") if reason == "SAFETY" else f"blocked by Gemini ({reason.lower()})"
+        )
         return LLMFailure(text, kind=FailureKind.BLOCKED, attempts=attempts, usage=usage)
     finish = _finish_name(response)
     if finish in BLOCK_REASONS:
-        text = "blocked by safety filter" if finish == "SAFETY" else f"blocked by Gemini ({finish.lower()})"
+        text = (
+            N_("blocked by safety filter") if finish == "SAFETY" else f"blocked by Gemini ({finish.lower()})"
+        )
         return LLMFailure(text, kind=FailureKind.BLOCKED, attempts=attempts, usage=usage)
     if finish == "RECITATION":
         return LLMFailure(
-            "blocked for reciting sources", kind=FailureKind.BLOCKED, attempts=attempts, usage=usage
+            N_("blocked for reciting sources"), kind=FailureKind.BLOCKED, attempts=attempts, usage=usage
         )
     return None
 
@@ -249,7 +254,7 @@ def completion_from(
         raise blocked
     finish = _finish_name(response)
     if not text.strip():
-        reason = "cut off before writing anything" if finish == "MAX_TOKENS" else "empty reply"
+        reason = N_("cut off before writing anything") if finish == "MAX_TOKENS" else N_("empty reply")
         raise LLMFailure(reason, kind=FailureKind.EMPTY, attempts=attempts, usage=usage)
     reason = FinishReason.MAX_TOKENS if finish == "MAX_TOKENS" else FinishReason.STOP
     return Completion(
@@ -386,7 +391,7 @@ class GeminiLLM:
                 break
             except (aiohttp.ClientError, OSError) as error:
                 verdict = _Verdict(
-                    LLMFailure("could not reach Gemini", kind=FailureKind.NETWORK),
+                    LLMFailure(N_("could not reach Gemini"), kind=FailureKind.NETWORK),
                     _backoff(attempt, self._rng),
                 )
                 log.info("gemini %s attempt %d: %s", request.model, attempt, type(error).__name__)
@@ -447,5 +452,5 @@ class GeminiLLM:
             if close is not None:
                 await close()
         if last is None:
-            raise LLMFailure("empty reply", kind=FailureKind.EMPTY, attempts=attempts)
+            raise LLMFailure(N_("empty reply"), kind=FailureKind.EMPTY, attempts=attempts)
         yield completion_from(last, text, request.model, attempts, grounding)

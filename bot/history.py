@@ -25,7 +25,9 @@ from bot.core.history import (
 )
 from bot.core.records import Storage
 from bot.core.transcript import transcript_filename, transcript_markdown
+from bot.core.translation import N_, _
 from bot.errors import UserFacingError, acknowledge_privately, report, send_private
+from bot.i18n import speak_to
 from bot.moderation import moderates
 
 log = logging.getLogger(__name__)
@@ -33,8 +35,8 @@ log = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
 SUGGESTIONS = 25
 """Discord shows at most 25 autocomplete choices."""
-NOT_YOUR_BUTTONS = "These buttons belong to the member who asked for this history."
-NO_SUCH_DEBATE = "There is no debate #{id} in this server that you can see."
+NOT_YOUR_BUTTONS = N_("These buttons belong to the member who asked for this history.")
+NO_SUCH_DEBATE = N_("There is no debate #{id} in this server that you can see.")
 
 Member = discord.Member | discord.User
 
@@ -108,7 +110,7 @@ class HistoryService:
     async def turn_page(self, interaction: discord.Interaction[Any], owner_id: int, number: int) -> None:
         """Show page ``number`` in place of the page the buttons were on; only the asker may turn it."""
         if interaction.user.id != owner_id:
-            await send_private(interaction, NOT_YOUR_BUTTONS)
+            await send_private(interaction, _(NOT_YOUR_BUTTONS))
             return
         page = await self.page(interaction, number)
         await interaction.response.edit_message(allowed_mentions=NO_PINGS, **self._message(owner_id, page))
@@ -124,7 +126,7 @@ class HistoryService:
             or chain[-1].summary.guild_id != interaction.guild_id
             or (channels is not None and chain[-1].summary.channel_id not in channels)
         ):
-            raise UserFacingError(NO_SUCH_DEBATE.format(id=debate_id))
+            raise UserFacingError(_(NO_SUCH_DEBATE).format(id=debate_id))
         askers = {}
         for part in chain:
             member = interaction.guild.get_member(part.summary.user_id) if interaction.guild else None
@@ -134,7 +136,8 @@ class HistoryService:
             chain[-1], usual_verdict_model=self._usual_verdict_model, earlier=chain[:-1], askers=askers
         )
         file = discord.File(io.BytesIO(document.encode()), filename=transcript_filename(debate_id))
-        await send_private(interaction, f"The transcript of debate #{debate_id}.", files=[file])
+        reply = _("The transcript of debate #{id}.").format(id=debate_id)
+        await send_private(interaction, reply, files=[file])
 
     async def suggest_debates(
         self, interaction: discord.Interaction[Any], typed: str
@@ -155,12 +158,13 @@ HISTORY_TEMPLATE = r"parley:history:(?P<owner>[0-9]+):(?P<page>[0-9]+)"
 class HistoryPageButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=HISTORY_TEMPLATE
 ):
-    """Previous or Next on a history page: opens page ``page`` for the member ``owner``."""
+    """Previous or Next on a history page: opens page ``page`` for the member ``owner``, in the language
+    of the member pressing it."""
 
-    def __init__(self, owner: int, page: int, *, label: str = "Next", disabled: bool = False) -> None:
+    def __init__(self, owner: int, page: int, *, label: str = "", disabled: bool = False) -> None:
         super().__init__(
             discord.ui.Button(
-                label=label,
+                label=label or _("Next"),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"parley:history:{owner}:{page}",
                 disabled=disabled,
@@ -179,6 +183,10 @@ class HistoryPageButton(
     ) -> HistoryPageButton:
         return cls(int(match["owner"]), int(match["page"]))
 
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)  # the callback runs next, in this same task
+        return True
+
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         service: HistoryService = interaction.client.history
         try:
@@ -191,7 +199,9 @@ def page_controls(owner_id: int, page: HistoryPage) -> discord.ui.View:
     """Previous and Next under a history page (each disabled where there is no page to go to)."""
     view = discord.ui.View(timeout=None)
     view.add_item(
-        HistoryPageButton(owner_id, max(0, page.number - 1), label="Previous", disabled=not page.has_previous)
+        HistoryPageButton(
+            owner_id, max(0, page.number - 1), label=_("Previous"), disabled=not page.has_previous
+        )
     )
-    view.add_item(HistoryPageButton(owner_id, page.number + 1, label="Next", disabled=not page.has_next))
+    view.add_item(HistoryPageButton(owner_id, page.number + 1, label=_("Next"), disabled=not page.has_next))
     return view

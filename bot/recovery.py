@@ -10,11 +10,13 @@ import discord
 from bot.admission import Admission
 from bot.core.records import DebateStatus, Storage, UnfinishedDebate
 from bot.core.render import failed_state, interruption_note, status_content
+from bot.core.translation import N_, _
 from bot.posting.channels import ChannelSenders
 
 log = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
-RESTARTED = "Parley restarted before it finished"
+RESTARTED = N_("Parley restarted before it finished")
+"""Closing notes and status lines speak English: the record does not keep the debate's language."""
 
 
 async def close_interrupted(
@@ -28,7 +30,7 @@ async def close_interrupted(
     """Tell the channel, finish the status line, mark the record and charge the tokens its recorded
     answers used (the run that started it never did), each as far as Discord allows."""
     if debate.posts_channel_id is not None:
-        note = interruption_note(debate.answered, len(debate.panel), why)
+        note = interruption_note(debate.answered, len(debate.panel), _(why))
         with contextlib.suppress(Exception):
             await senders.post_note(debate.posts_channel_id, note)
     if debate.status_message_id is not None:
@@ -37,7 +39,9 @@ async def close_interrupted(
         )
         with contextlib.suppress(discord.HTTPException):
             await status.edit(
-                content=status_content(debate.question, debate.panel, failed_state(f"interrupted ({why})")),
+                content=status_content(
+                    debate.question, debate.panel, failed_state(_("interrupted ({why})").format(why=_(why)))
+                ),
                 allowed_mentions=NO_PINGS,
                 view=None,  # no Stop button any more
             )

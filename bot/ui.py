@@ -2,6 +2,7 @@
 
 They answer later than the command that showed them (a modal can be submitted up to 15 minutes on), so
 each checks the member again when it is used: a member who lost the right in between changes nothing.
+Each answers in the language of the member using it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bot.core.validation import (
     format_colour,
 )
 from bot.errors import NotModerator, UserFacingError, describe, report, send_private
+from bot.i18n import speak_to
 
 NO_PINGS = discord.AllowedMentions.none()
 MODAL_TITLE_LIMIT = 45
@@ -65,12 +67,14 @@ class Confirm(discord.ui.View):
         self.check = check
         self.message: discord.InteractionMessage | None = None
         self.confirm.label = confirm_label
+        self.cancel.label = _("Cancel")
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)
         if interaction.user.id == self.owner_id:
             return True
         await interaction.response.send_message(
-            "These buttons belong to the moderator who ran the command.",
+            _("These buttons belong to the moderator who ran the command."),
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )
@@ -85,7 +89,7 @@ class Confirm(discord.ui.View):
             await self.check(interaction)
             outcome = await self.action()
         except REFUSALS as refusal:
-            outcome = f"Nothing changed: {describe(refusal)[0]}"
+            outcome = _("Nothing changed: {problem}").format(problem=describe(refusal)[0])
         await interaction.response.edit_message(
             content=truncate(outcome, CONTENT_LIMIT), view=None, allowed_mentions=NO_PINGS
         )
@@ -95,12 +99,12 @@ class Confirm(discord.ui.View):
         self, interaction: discord.Interaction[Any], _button: discord.ui.Button[Confirm]
     ) -> None:
         self.stop()
-        await interaction.response.edit_message(content="Cancelled: nothing changed.", view=None)
+        await interaction.response.edit_message(content=_("Cancelled: nothing changed."), view=None)
 
     async def on_timeout(self) -> None:
         if self.message is not None:
             with contextlib.suppress(discord.HTTPException):
-                await self.message.edit(content="Timed out: nothing changed.", view=None)
+                await self.message.edit(content=_("Timed out: nothing changed."), view=None)
 
     async def on_error(
         self, interaction: discord.Interaction[Any], error: Exception, _item: discord.ui.Item[Any]
@@ -126,32 +130,34 @@ async def hand_back(interaction: discord.Interaction[Any], head: str, typed: str
 
 class PersonaModal(discord.ui.Modal):
     """A form pre-filled with a persona; on submit, ``check`` runs again, then ``save`` gets the fields
-    and returns the reply."""
+    and returns the reply. Made in the task of the command that shows it: it speaks that member's
+    language."""
 
     def __init__(self, persona: Persona, save: PersonaSaver, *, check: Check) -> None:
-        super().__init__(title=truncate(f"Edit {persona.name}", MODAL_TITLE_LIMIT), timeout=900)
+        title = _("Edit {name}").format(name=persona.name)
+        super().__init__(title=truncate(title, MODAL_TITLE_LIMIT), timeout=900)
         self.save = save
         self.check = check
         self.fields: dict[str, discord.ui.TextInput[PersonaModal]] = {
-            "name": discord.ui.TextInput(label="Name", default=persona.name, max_length=NAME_MAX_LENGTH),
+            "name": discord.ui.TextInput(label=_("Name"), default=persona.name, max_length=NAME_MAX_LENGTH),
             "emoji": discord.ui.TextInput(
-                label="Emoji (one emoji)", default=persona.emoji, max_length=EMOJI_MAX_LENGTH
+                label=_("Emoji (one emoji)"), default=persona.emoji, max_length=EMOJI_MAX_LENGTH
             ),
             "instructions": discord.ui.TextInput(
-                label="Instructions",
+                label=_("Instructions"),
                 style=discord.TextStyle.paragraph,
                 default=persona.instructions,
                 min_length=1,
                 max_length=INSTRUCTIONS_MAX_LENGTH,
             ),
             "colour": discord.ui.TextInput(
-                label="Colour (#RRGGBB)",
+                label=_("Colour (#RRGGBB)"),
                 default=format_colour(persona.colour),
                 required=False,
                 max_length=COLOUR_MAX_LENGTH,
             ),
             "model": discord.ui.TextInput(
-                label="Model (blank: the server's default)",
+                label=_("Model (blank: the server's default)"),
                 default=persona.model or "",
                 required=False,
                 max_length=MODEL_NAME_MAX_LENGTH,
@@ -160,6 +166,10 @@ class PersonaModal(discord.ui.Modal):
         for name, field in self.fields.items():
             field.custom_id = f"persona-{name}"
             self.add_item(field)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)  # on_submit runs next, in this same task
+        return True
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         submitted = {name: field.value for name, field in self.fields.items()}
@@ -174,7 +184,7 @@ class PersonaModal(discord.ui.Modal):
     @staticmethod
     async def _refuse(interaction: discord.Interaction[Any], problem: str, instructions: str) -> None:
         """Say what was wrong, and hand the typed instructions back so that nothing is lost."""
-        head = f"Nothing changed:\n{problem}\n\nYour instructions, to paste again:"
+        head = _("Nothing changed:\n{problem}\n\nYour instructions, to paste again:").format(problem=problem)
         await hand_back(interaction, head, instructions, "instructions.txt")
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:  # type: ignore[override]
@@ -188,12 +198,13 @@ STOP_TEMPLATE = r"parley:stop:(?P<record>[0-9]+)"
 class StopButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=STOP_TEMPLATE):
     """The Stop button of a debate's status message. The debate service decides whether the member may
     stop the debate and stops it; a refusal is answered privately, a stop with a silent acknowledgement
-    (the status message then says who stopped it)."""
+    (the status message then says who stopped it). Made in the debate's task, its label speaks the
+    debate's language; a press is answered in the presser's."""
 
     def __init__(self, record: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Stop",
+                label=_("Stop"),
                 emoji="⏹️",
                 style=discord.ButtonStyle.danger,
                 custom_id=f"parley:stop:{record}",
@@ -210,6 +221,10 @@ class StopButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
         /,
     ) -> StopButton:
         return cls(int(match["record"]))
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)  # the callback runs next, in this same task
+        return True
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:

@@ -7,6 +7,7 @@ from enum import Enum
 import discord
 from discord import app_commands
 
+from bot.core.translation import _
 from bot.errors import UserFacingError
 
 THREADS = {
@@ -59,5 +60,5 @@ def choose_venue(channel_type: discord.ChannelType | None, granted: discord.Perm
             return Venue.THIS_CHANNEL
         raise app_commands.BotMissingPermissions(missing)
     raise UserFacingError(
-        "Debates can't run in this kind of channel: use /debate in a text channel or a thread."
+        _("Debates can't run in this kind of channel: use /debate in a text channel or a thread.")
     )

@@ -17,6 +17,7 @@ from bot.core.limits import next_reset, utc_now
 from bot.core.records import RETENTION_MAX_DAYS
 from bot.core.render import audit_embed, usage_embed
 from bot.core.text import quoted
+from bot.core.translation import _, ngettext, number
 from bot.errors import UserFacingError, acknowledge_privately, send_private
 from bot.moderation import ModeratorGroup
 
@@ -26,16 +27,16 @@ AUDIT_ENTRIES = 15
 def role_problem(role: discord.Role) -> str | None:
     """Why ``role`` cannot be the moderator role, or ``None`` if it can."""
     if role.is_default():
-        return (
+        return _(
             "`@everyone` can't be the moderator role: every member has it, so anyone could change the "
             "panel and the limits. Nothing changed; pick a role only your moderators hold."
         )
     if role.managed:
-        return (
-            f"{role.mention} is managed by an integration (a bot's own role, the booster role or a "
+        return _(
+            "{role} is managed by an integration (a bot's own role, the booster role or a "
             "linked service's): Discord hands it out, not your moderators. Nothing changed; pick a role "
             "your moderators hold."
-        )
+        ).format(role=role.mention)
     return None
 
 
@@ -70,9 +71,11 @@ class ParleyCog(commands.Cog):
             interaction.guild_id, interaction.user.id, role.id if role else None
         )
         if role is None:
-            message = "Cleared the moderator role: only members with **Manage Server** manage Parley now."
+            message = _("Cleared the moderator role: only members with **Manage Server** manage Parley now.")
         else:
-            message = f"Members with {role.mention} can now manage Parley's panel and settings here."
+            message = _("Members with {role} can now manage Parley's panel and settings here.").format(
+                role=role.mention
+            )
         await send_private(interaction, message)
 
     async def _limit(self, interaction: discord.Interaction[ParleyBot], reply: str, **change: int) -> None:
@@ -91,9 +94,9 @@ class ParleyCog(commands.Cog):
         self, interaction: discord.Interaction[ParleyBot], seconds: app_commands.Range[int, 0, 86_400]
     ) -> None:
         reply = (
-            f"Members now wait {seconds} s between two debates they start."
+            _("Members now wait {seconds} s between two debates they start.").format(seconds=seconds)
             if seconds
-            else "Members can now start debates back to back."
+            else _("Members can now start debates back to back.")
         )
         await self._limit(interaction, reply, cooldown_s=seconds)
 
@@ -108,7 +111,12 @@ class ParleyCog(commands.Cog):
     async def max_debates(
         self, interaction: discord.Interaction[ParleyBot], count: app_commands.Range[int, 1, 100]
     ) -> None:
-        await self._limit(interaction, f"At most {count} debates now run at once here.", max_debates=count)
+        reply = ngettext(
+            "At most {count} debate now runs at once here.",
+            "At most {count} debates now run at once here.",
+            count,
+        ).format(count=count)
+        await self._limit(interaction, reply, max_debates=count)
 
     @parley.command(
         name=locale_str("budget"),
@@ -120,9 +128,11 @@ class ParleyCog(commands.Cog):
         self, interaction: discord.Interaction[ParleyBot], tokens: app_commands.Range[int, 0, 1_000_000_000]
     ) -> None:
         reply = (
-            f"This server may now use {tokens:,} Gemini tokens a day (counted from 00:00 UTC)."
+            _("This server may now use {tokens} Gemini tokens a day (counted from 00:00 UTC).").format(
+                tokens=number(tokens)
+            )
             if tokens
-            else "This server now has no daily token budget."
+            else _("This server now has no daily token budget.")
         )
         await self._limit(interaction, reply, daily_token_budget=tokens)
 
@@ -155,16 +165,20 @@ class ParleyCog(commands.Cog):
         found = find_language(language) if language is not None else None
         if language is not None and found is None:
             raise UserFacingError(
-                f"{quoted(language)} is not a language Discord offers: pick one from the list."
+                _("{language} is not a language Discord offers: pick one from the list.").format(
+                    language=quoted(language)
+                )
             )
         await acknowledge_privately(interaction)
         await self.bot.store.set_language(
             interaction.guild_id, interaction.user.id, found.code if found else None
         )
         reply = (
-            f"Personas and verdicts here now answer in {found.label}, whoever asks."
+            _("Personas and verdicts here now answer in {language}, whoever asks.").format(
+                language=found.label
+            )
             if found is not None
-            else "Personas and verdicts here now answer in the language of each member who asks."
+            else _("Personas and verdicts here now answer in the language of each member who asks.")
         )
         await send_private(interaction, reply)
 
@@ -201,12 +215,15 @@ class ParleyCog(commands.Cog):
         await acknowledge_privately(interaction)
         await self.bot.privacy.set_retention(interaction.guild_id, interaction.user.id, days)
         if days:
-            reply = (
-                f"Debates started more than {days} days ago, and their answers, are now deleted here "
-                "once a day."
-            )
+            reply = ngettext(
+                "Debates started more than {days} day ago, and their answers, are now deleted here "
+                "once a day.",
+                "Debates started more than {days} days ago, and their answers, are now deleted here "
+                "once a day.",
+                days,
+            ).format(days=days)
         else:
-            reply = "Debates are now kept here until a moderator deletes them (`/parley forget`)."
+            reply = _("Debates are now kept here until a moderator deletes them (`/parley forget`).")
         await send_private(interaction, reply)
 
     @parley.command(
@@ -223,12 +240,17 @@ class ParleyCog(commands.Cog):
         deleted, running = await self.bot.privacy.forget_member(
             interaction.guild_id, interaction.user.id, member.id
         )
-        reply = f"Deleted {deleted} {'debate' if deleted == 1 else 'debates'} {member.mention} started here."
+        reply = ngettext(
+            "Deleted {count} debate {member} started here.",
+            "Deleted {count} debates {member} started here.",
+            deleted,
+        ).format(count=deleted, member=member.mention)
         if running:
-            reply += (
-                f" {running} still running {'is' if running == 1 else 'are'} kept: run this again once "
-                f"{'it has' if running == 1 else 'they have'} ended."
-            )
+            reply += " " + ngettext(
+                "{count} still running is kept: run this again once it has ended.",
+                "{count} still running are kept: run this again once they have ended.",
+                running,
+            ).format(count=running)
         await send_private(interaction, reply)
 
     @parley.command(

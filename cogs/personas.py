@@ -21,6 +21,7 @@ from bot.core.panel import (
     PanelChange,
     StoredPanel,
     export_panel,
+    file_too_large,
     find,
     free_colour,
     import_panel,
@@ -32,6 +33,7 @@ from bot.core.panel import (
 from bot.core.personas import PRESETS
 from bot.core.render import CONTENT_LIMIT, panel_embed
 from bot.core.text import one_line, quoted, truncate
+from bot.core.translation import N_, _, ngettext
 from bot.core.validation import (
     COLOUR_MAX_LENGTH,
     EMOJI_MAX_LENGTH,
@@ -50,6 +52,20 @@ FILENAME_SHOWN = 60
 """Characters of an uploaded file's name that a reply repeats."""
 
 PersonaName = app_commands.Range[str, 1, NAME_MAX_LENGTH]
+
+
+FIELD_NAMES = {
+    "name": N_("name"),
+    "emoji": N_("emoji"),
+    "instructions": N_("instructions"),
+    "colour": N_("colour"),
+    "model": N_("model"),
+}
+"""A persona's fields as a reply lists those an edit changed."""
+
+
+def no_such_persona(name: str) -> str:
+    return _("There is no persona called {name} on this panel.").format(name=quoted(name.strip()))
 
 
 def _guild(interaction: discord.Interaction[ParleyBot]) -> int:
@@ -177,11 +193,13 @@ class PersonasCog(commands.Cog):
         await acknowledge_privately(interaction)
         summary = f"added {persona.label}" + (" (grounded)" if grounded else "")
         _before, after = await self._change(interaction, "add", add_to, summary)
-        await send_private(
-            interaction,
-            f"Added **{persona.label}**. The panel now has {len(after.personas)} personas.",
-            embed=_panel_embed(after.personas, after.is_default),
-        )
+        count = len(after.personas)
+        reply = ngettext(
+            "Added **{persona}**. The panel now has {count} persona.",
+            "Added **{persona}**. The panel now has {count} personas.",
+            count,
+        ).format(persona=persona.label, count=count)
+        await send_private(interaction, reply, embed=_panel_embed(after.personas, after.is_default))
 
     @persona.command(
         name=locale_str("edit"),
@@ -194,7 +212,7 @@ class PersonasCog(commands.Cog):
         current = await self._panel(interaction)
         persona = find(current.personas, name)
         if persona is None:
-            raise UserFacingError(f"There is no persona called {quoted(name.strip())} on this panel.")
+            raise UserFacingError(no_such_persona(name))
         guild_id, actor_id = _guild(interaction), interaction.user.id
 
         async def save(fields: dict[str, str]) -> str:
@@ -210,7 +228,9 @@ class PersonasCog(commands.Cog):
                 if getattr(edited, field) != getattr(persona, field)
             ]
             if not changed:
-                return f"Nothing changed: **{persona.label}** already looks like that."
+                return _("Nothing changed: **{persona}** already looks like that.").format(
+                    persona=persona.label
+                )
             await self.bot.store.change_panel(
                 guild_id,
                 actor_id,
@@ -218,7 +238,8 @@ class PersonasCog(commands.Cog):
                 lambda panel: with_replaced(panel, name=persona.name, persona=edited),
                 f"edited {edited.label} ({', '.join(changed)})",
             )
-            return f"Saved **{edited.label}** ({', '.join(changed)} changed)."
+            names = ", ".join(_(FIELD_NAMES[field]) for field in changed)
+            return _("Saved **{persona}** ({fields} changed).").format(persona=edited.label, fields=names)
 
         # A modal must be the first response; it checks the member again when it is submitted.
         await interaction.response.send_modal(PersonaModal(persona, save, check=require_moderator))
@@ -239,12 +260,15 @@ class PersonasCog(commands.Cog):
         current = await self._panel(interaction)
         persona = find(current.personas, name)
         if persona is None:
-            raise UserFacingError(f"There is no persona called {quoted(name.strip())} on this panel.")
+            raise UserFacingError(no_such_persona(name))
         state = "on" if on else "off"
         if persona.grounded == on:
-            await send_private(
-                interaction, f"Nothing changed: grounding is already {state} for **{persona.label}**."
+            already = (
+                _("Nothing changed: grounding is already on for **{persona}**.")
+                if on
+                else _("Nothing changed: grounding is already off for **{persona}**.")
             )
+            await send_private(interaction, already.format(persona=persona.label))
             return
         await acknowledge_privately(interaction)
         await self._change(
@@ -253,12 +277,15 @@ class PersonasCog(commands.Cog):
             lambda panel: with_grounding(panel, persona.name, on),
             f"turned grounding {state} for {persona.label}",
         )
-        what = (
-            "it now answers with Google Search and lists the sources it used"
+        reply = (
+            _(
+                "Grounding is on for **{persona}**: it now answers with Google Search and lists the sources "
+                "it used."
+            )
             if on
-            else "it answers from the model's own knowledge again"
+            else _("Grounding is off for **{persona}**: it answers from the model's own knowledge again.")
         )
-        await send_private(interaction, f"Grounding is {state} for **{persona.label}**: {what}.")
+        await send_private(interaction, reply.format(persona=persona.label))
 
     @persona.command(
         name=locale_str("remove"), description=locale_str("Remove a persona from this server's panel")
@@ -276,11 +303,10 @@ class PersonasCog(commands.Cog):
             await self._change(
                 interaction, "remove", lambda panel: without(panel, persona.name), f"removed {persona.label}"
             )
-            return f"Removed **{persona.label}**."
+            return _("Removed **{persona}**.").format(persona=persona.label)
 
-        await self._ask(
-            interaction, f"Remove **{persona.label}** from this server's panel?", "Remove", confirmed
-        )
+        question = _("Remove **{persona}** from this server's panel?").format(persona=persona.label)
+        await self._ask(interaction, question, _("Remove"), confirmed)
 
     @persona.command(name=locale_str("reset"), description=locale_str("Go back to the default panel"))
     async def reset(self, interaction: discord.Interaction[ParleyBot]) -> None:
@@ -288,10 +314,14 @@ class PersonasCog(commands.Cog):
 
         async def confirmed() -> str:
             await self.bot.store.reset_panel(guild_id, actor_id)
-            return "The panel is back to the default one (export it first next time if you want to keep it)."
+            return _(
+                "The panel is back to the default one (export it first next time if you want to keep it)."
+            )
 
-        question = "Replace this server's panel with the default one? Export it first if you want to keep it."
-        await self._ask(interaction, question, "Reset", confirmed)
+        question = _(
+            "Replace this server's panel with the default one? Export it first if you want to keep it."
+        )
+        await self._ask(interaction, question, _("Reset"), confirmed)
 
     async def _ask(
         self, interaction: discord.Interaction[ParleyBot], question: str, label: str, action: ConfirmAction
@@ -317,7 +347,9 @@ class PersonasCog(commands.Cog):
         before, _after = await self._change(
             interaction, "preset", lambda _panel: panel, f"applied preset {name.value}"
         )
-        await self._replaced(interaction, before, panel, f"Applied the **{name.value}** panel.")
+        await self._replaced(
+            interaction, before, panel, _("Applied the **{preset}** panel.").format(preset=name.value)
+        )
 
     @persona.command(
         name=locale_str("export"), description=locale_str("Download this server's panel as a JSON file")
@@ -327,12 +359,13 @@ class PersonasCog(commands.Cog):
         file = discord.File(
             io.BytesIO(export_panel(stored.personas)), filename=f"parley-panel-{_guild(interaction)}.json"
         )
-        await send_private(
-            interaction,
-            f"This server's panel ({len(stored.personas)} personas). "
-            "Edit the file and bring it back with `/persona import`.",
-            files=[file],
-        )
+        count = len(stored.personas)
+        reply = ngettext(
+            "This server's panel ({count} persona). Edit the file and bring it back with `/persona import`.",
+            "This server's panel ({count} personas). Edit the file and bring it back with `/persona import`.",
+            count,
+        ).format(count=count)
+        await send_private(interaction, reply, files=[file])
 
     @persona.command(
         name=locale_str("import"),
@@ -342,23 +375,24 @@ class PersonasCog(commands.Cog):
     @app_commands.describe(file=locale_str("A panel file, as /persona export makes them (at most 64 KiB)"))
     async def import_(self, interaction: discord.Interaction[ParleyBot], file: discord.Attachment) -> None:
         if file.size > EXPORT_MAX_BYTES:
-            raise Invalid(
-                f"The file is {file.size / 1024:.0f} KiB; the limit is {EXPORT_MAX_BYTES // 1024} KiB."
-            )
+            raise Invalid(file_too_large(file.size))
         await acknowledge_privately(interaction)
         panel = import_panel(await file.read(), self.bot.settings.allowed_models)
         before, _after = await self._change(
             interaction, "import", lambda _panel: panel, f"imported {len(panel)} personas"
         )
         shown = truncate(one_line(file.filename).replace("`", "'"), FILENAME_SHOWN)
-        await self._replaced(interaction, before, panel, f"Imported {len(panel)} personas from `{shown}`.")
+        headline = ngettext(
+            "Imported {count} persona from {file}.", "Imported {count} personas from {file}.", len(panel)
+        ).format(count=len(panel), file=f"`{shown}`")
+        await self._replaced(interaction, before, panel, headline)
 
     async def _replaced(
         self, interaction: discord.Interaction[ParleyBot], before: StoredPanel, panel: Panel, headline: str
     ) -> None:
         """Confirm a whole-panel replacement, handing back the replaced custom panel as a file."""
         backup = _backup(_guild(interaction), before)
-        note = " The previous panel is attached, should you want it back." if backup else ""
+        note = " " + _("The previous panel is attached, should you want it back.") if backup else ""
         await send_private(
             interaction, headline + note, embed=_panel_embed(panel, is_default=False), files=backup
         )

@@ -38,6 +38,7 @@ from bot.core.prompts import (
     verdict_system_instruction,
 )
 from bot.core.stances import ANSWER_SCHEMA, Stance, read_answer
+from bot.core.translation import N_
 from bot.core.validation import MAX_ROUNDS
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ def _failure(error: BaseException, request: LLMRequest, latency_s: float) -> Per
     if isinstance(error, TimeoutError):
         reason = f"timed out after {request.timeout_s:g} s"
         return PersonaFailure(reason, FailureKind.TIMEOUT, latency_s, model=request.model)
-    return PersonaFailure("unexpected error", FailureKind.NETWORK, latency_s, model=request.model)
+    return PersonaFailure(N_("unexpected error"), FailureKind.NETWORK, latency_s, model=request.model)
 
 
 def _reply(completion: Completion, latency_s: float) -> PersonaReply:
@@ -230,7 +231,9 @@ def _persona_outcome(completion: Completion, latency_s: float) -> PersonaReply |
     answer = read_answer(completion.text)
     if not answer.text.strip():
         reason = (
-            "its reply was cut off before the answer" if completion.cut_off else "its reply was unreadable"
+            N_("its reply was cut off before the answer")
+            if completion.cut_off
+            else N_("its reply was unreadable")
         )
         return PersonaFailure(
             reason, FailureKind.EMPTY, latency_s, completion.usage, completion.attempts, completion.model
@@ -278,7 +281,7 @@ async def _stream_one(
                 if snapshot.finish is not None:
                     return _reply(snapshot, clock.now() - clock.start)
                 show_text(snapshot.text)
-        raise LLMFailure("the verdict stream ended early", kind=FailureKind.NETWORK)
+        raise LLMFailure(N_("the verdict stream ended early"), kind=FailureKind.NETWORK)
     except Exception as error:
         if not isinstance(error, LLMFailure | TimeoutError):
             log.exception("verdict failed unexpectedly")

@@ -10,7 +10,7 @@ from bot.core.records import DebateSummary
 from bot.core.render import DESCRIPTION_LIMIT, VERDICT_COLOUR, Embed, safe_inline
 from bot.core.text import discord_length, truncate
 from bot.core.transcript import outcome_label, status_message_link
-from bot.core.translation import _
+from bot.core.translation import _, ngettext, number
 
 PAGE_SIZE = 10
 QUESTION_PREVIEW = 80
@@ -59,9 +59,9 @@ def history_line(summary: DebateSummary, usual_verdict_model: str | None = None)
         f"[{title}]({link})" if link else title,
         *continues(summary),
         f"<@{summary.user_id}>",
-        f"{summary.rounds} round{'s' if summary.rounds != 1 else ''}",
+        ngettext("{count} round", "{count} rounds", summary.rounds).format(count=summary.rounds),
         outcome_label(summary, usual_verdict_model),
-        f"{summary.tokens:,} tokens",
+        ngettext("{count} token", "{count} tokens", summary.tokens).format(count=number(summary.tokens)),
         f"<t:{int(summary.started_at.timestamp())}:R>",
     ]
     return " · ".join(parts)
@@ -87,13 +87,14 @@ def history_embed(page: HistoryPage, usual_verdict_model: str | None = None) -> 
         if used > DESCRIPTION_LIMIT:
             break
         lines.append(line)
-    description = "\n".join(lines) or "No debates here yet that you can see."
-    noun = "debate" if page.total == 1 else "debates"
+    description = "\n".join(lines) or _("No debates here yet that you can see.")
+    debates = ngettext("{count} debate", "{count} debates", page.total).format(count=page.total)
+    footer = _("Page {page} of {pages}").format(page=page.number + 1, pages=page.count) + " · " + debates
     return {
-        "title": "Recent debates",
+        "title": _("Recent debates"),
         "description": description,
         "color": VERDICT_COLOUR,
-        "footer": {"text": f"Page {page.number + 1} of {page.count} · {page.total} {noun}"},
+        "footer": {"text": footer},
     }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bot.core.panel import GuildSettings
+from bot.core.translation import _, ngettext, number
 
 
 class Refused(Exception):
@@ -69,27 +70,32 @@ def refusal(
     if last_start is not None and limits.cooldown_s > 0:
         ready = last_start + timedelta(seconds=limits.cooldown_s)
         if ready > now:
-            return f"Slow down: you can start another debate {relative(ready)}."
+            return _("Slow down: you can start another debate {when}.").format(when=relative(ready))
     if limits.daily_token_budget > 0 and tokens_today >= limits.daily_token_budget:
-        budget = limits.daily_token_budget
-        return (
-            f"This server has used its daily Gemini budget ({tokens_today:,} of {budget:,} tokens). "
-            f"It resets {relative(next_reset(now))}."
+        return _(
+            "This server has used its daily Gemini budget ({used} of {budget} tokens). It resets {when}."
+        ).format(
+            used=number(tokens_today),
+            budget=number(limits.daily_token_budget),
+            when=relative(next_reset(now)),
         )
     if limits.daily_token_budget > 0 and tokens_today + tokens_reserved >= limits.daily_token_budget:
-        budget = limits.daily_token_budget
         likely_free = now + timedelta(seconds=typical_debate_s)
-        return (
-            f"The debates running now may use the rest of this server's daily Gemini budget "
-            f"({tokens_today:,} of {budget:,} tokens used so far). Try again {relative(likely_free)}, "
-            "when they have finished."
+        return _(
+            "The debates running now may use the rest of this server's daily Gemini budget "
+            "({used} of {budget} tokens used so far). Try again {when}, when they have finished."
+        ).format(
+            used=number(tokens_today), budget=number(limits.daily_token_budget), when=relative(likely_free)
         )
     if len(running_since) >= limits.max_debates:
         likely_free = max(
             min(running_since) + timedelta(seconds=typical_debate_s), now + timedelta(seconds=5)
         )
-        return (
-            f"This server already has {len(running_since)} debates running, its limit. "
-            f"Try again {relative(likely_free)}, when one of them has finished."
-        )
+        return ngettext(
+            "This server already has {count} debate running, its limit. "
+            "Try again {when}, when it has finished.",
+            "This server already has {count} debates running, its limit. "
+            "Try again {when}, when one of them has finished.",
+            len(running_since),
+        ).format(count=len(running_since), when=relative(likely_free))
     return None

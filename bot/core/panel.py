@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from bot.core.personas import DEFAULT_PANEL, Persona
 from bot.core.text import QUOTE_LIMIT, one_line, quoted, truncate
+from bot.core.translation import _
 from bot.core.validation import Invalid, format_colour, make_persona, parse_colour
 
 PANEL_MIN = 2
@@ -37,7 +38,8 @@ def _require(panel: Panel, name: str) -> Persona:
     persona = find(panel, name)
     if persona is None:
         names = ", ".join(p.name for p in panel)
-        raise Invalid(f"There is no persona called {quoted(name.strip())} on this panel (it has: {names}).")
+        message = _("There is no persona called {name} on this panel (it has: {names}).")
+        raise Invalid(message.format(name=quoted(name.strip()), names=names))
     return persona
 
 
@@ -47,17 +49,23 @@ def free_colour(panel: Panel) -> int:
     return next((colour for colour in PALETTE if colour not in used), PALETTE[len(panel) % len(PALETTE)])
 
 
-def size_problems(count: int, what: str = "this one would have") -> list[str]:
+def size_problems(count: int, *, in_file: bool = False) -> list[str]:
+    """Why a panel of ``count`` personas (one a file holds, when ``in_file``) cannot be."""
     if PANEL_MIN <= count <= PANEL_MAX:
         return []
-    return [f"A panel holds {PANEL_MIN} to {PANEL_MAX} personas; {what} {count}."]
+    if in_file:
+        message = _("A panel holds {min} to {max} personas; the file has {count}.")
+    else:
+        message = _("A panel holds {min} to {max} personas; this one would have {count}.")
+    return [message.format(min=PANEL_MIN, max=PANEL_MAX, count=count)]
 
 
 def duplicate_problems(panel: Sequence[Persona]) -> list[str]:
     problems, seen = [], set()
     for persona in panel:
         if key(persona.name) in seen:
-            problems.append(f"Two personas are called {persona.name!r}; names must differ (ignoring case).")
+            message = _("Two personas are called {name}; names must differ (ignoring case).")
+            problems.append(message.format(name=repr(persona.name)))
         seen.add(key(persona.name))
     return problems
 
@@ -72,9 +80,11 @@ def checked(panel: Sequence[Persona]) -> Panel:
 def with_added(panel: Panel, persona: Persona) -> Panel:
     clash = find(panel, persona.name)
     if clash is not None:
-        raise Invalid(f"There already is a persona called {clash.name!r}; pick another name or edit it.")
+        message = _("There already is a persona called {name}; pick another name or edit it.")
+        raise Invalid(message.format(name=repr(clash.name)))
     if len(panel) >= PANEL_MAX:
-        raise Invalid(f"The panel is full ({PANEL_MAX} personas): remove one before adding another.")
+        message = _("The panel is full ({max} personas): remove one before adding another.")
+        raise Invalid(message.format(max=PANEL_MAX))
     return checked((*panel, persona))
 
 
@@ -82,7 +92,8 @@ def with_replaced(panel: Panel, name: str, persona: Persona) -> Panel:
     old = _require(panel, name)
     clash = find(panel, persona.name)
     if clash is not None and clash is not old:
-        raise Invalid(f"There already is a persona called {clash.name!r}; pick another name.")
+        message = _("There already is a persona called {name}; pick another name.")
+        raise Invalid(message.format(name=repr(clash.name)))
     return checked(tuple(persona if p is old else p for p in panel))
 
 
@@ -95,7 +106,8 @@ def with_grounding(panel: Panel, name: str, grounded: bool) -> Panel:
 def without(panel: Panel, name: str) -> Panel:
     old = _require(panel, name)
     if len(panel) <= PANEL_MIN:
-        raise Invalid(f"A panel needs at least {PANEL_MIN} personas: add another before removing {old.name}.")
+        message = _("A panel needs at least {min} personas: add another before removing {name}.")
+        raise Invalid(message.format(min=PANEL_MIN, name=old.name))
     return checked(tuple(p for p in panel if p is not old))
 
 
@@ -140,22 +152,29 @@ _REQUIRED_KEYS = ("name", "emoji", "instructions")
 def _persona_from_json(index: int, item: object, allowed_models: Sequence[str], colour: int) -> Persona:
     where = f"personas[{index}]"
     if not isinstance(item, dict):
-        raise Invalid(f"{where} must be an object with name, emoji and instructions.")
+        raise Invalid(_("{where} must be an object with name, emoji and instructions.").format(where=where))
     name = item.get("name")
     label = (
         f"{where} ({truncate(one_line(name), QUOTE_LIMIT)})"
         if isinstance(name, str) and name.strip()
         else where
     )
-    problems = [f"{label}: unknown key {quoted(extra)}." for extra in sorted(set(item) - _PERSONA_KEYS)]
-    problems += [f"{label}: {field!r} is missing." for field in _REQUIRED_KEYS if field not in item]
+    problems = [
+        _("{where}: unknown key {key}.").format(where=label, key=quoted(extra))
+        for extra in sorted(set(item) - _PERSONA_KEYS)
+    ]
     problems += [
-        f"{label}: {field!r} must be text."
+        _("{where}: {key} is missing.").format(where=label, key=repr(field))
+        for field in _REQUIRED_KEYS
+        if field not in item
+    ]
+    problems += [
+        _("{where}: {key} must be text.").format(where=label, key=repr(field))
         for field in sorted(_TEXT_KEYS & set(item))
         if not isinstance(item[field], str) and not (field == "model" and item[field] is None)
     ]
     if "grounded" in item and not isinstance(item["grounded"], bool):
-        problems.append(f"{label}: 'grounded' must be true or false.")
+        problems.append(_("{where}: 'grounded' must be true or false.").format(where=label))
     if problems:
         raise Invalid(*problems)
     try:
@@ -198,55 +217,72 @@ def nesting(text: str) -> int:
 def _shown(value: object) -> str:
     """A JSON value as a message quotes it: short, and never the whole of a list or an object."""
     if isinstance(value, list):
-        return "a list"
+        return _("a list")
     if isinstance(value, dict):
-        return "an object"
+        return _("an object")
     return quoted(value) if isinstance(value, str) else truncate(json.dumps(value), QUOTE_LIMIT)
+
+
+def file_too_large(size: int) -> str:
+    """Why a panel file of ``size`` bytes is refused."""
+    return _("The file is {size} KiB; the limit is {limit} KiB.").format(
+        size=f"{size / 1024:.0f}", limit=EXPORT_MAX_BYTES // 1024
+    )
 
 
 def import_panel(raw: bytes, allowed_models: Sequence[str]) -> Panel:
     """A panel from an export document, or :class:`Invalid` listing every problem found in it."""
     if len(raw) > EXPORT_MAX_BYTES:
-        raise Invalid(f"The file is {len(raw) / 1024:.0f} KiB; the limit is {EXPORT_MAX_BYTES // 1024} KiB.")
+        raise Invalid(file_too_large(len(raw)))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid(
-            "The file isn't UTF-8 text; export a panel with /persona export to see the format."
+            _("The file isn't UTF-8 text; export a panel with /persona export to see the format.")
         ) from None
     # Deep nesting would exhaust the parser's recursion long before it finds anything a panel needs.
     depth = nesting(text)
     if depth > EXPORT_MAX_NESTING:
         raise Invalid(
-            f"The file nests lists and objects {depth} levels deep; a panel file needs 3 "
-            "(export a panel with /persona export to see the format)."
+            _(
+                "The file nests lists and objects {depth} levels deep; a panel file needs 3 "
+                "(export a panel with /persona export to see the format)."
+            ).format(depth=depth)
         )
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise Invalid(
-            f"The file isn't valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
+            _("The file isn't valid JSON (line {line}, column {column}: {problem}).").format(
+                line=error.lineno, column=error.colno, problem=error.msg
+            )
         ) from None
     if not isinstance(document, dict):
-        raise Invalid('The file must hold one JSON object: {"version": 1, "personas": [...]}.')
+        raise Invalid(
+            _("The file must hold one JSON object: {shape}.").format(
+                shape='{"version": 1, "personas": [...]}'
+            )
+        )
     problems = [
-        f"Unknown key {quoted(extra)} at the top level." for extra in sorted(set(document) - _TOP_KEYS)
+        _("Unknown key {key} at the top level.").format(key=quoted(extra))
+        for extra in sorted(set(document) - _TOP_KEYS)
     ]
     version = document.get("version")
     if "version" not in document:
-        problems.append(f"'version' is missing; it must be {EXPORT_VERSION}.")
+        problems.append(_("'version' is missing; it must be {version}.").format(version=EXPORT_VERSION))
     elif type(version) is not int or version != EXPORT_VERSION:
-        problems.append(f"'version' must be {EXPORT_VERSION}; got {_shown(version)}.")
+        message = _("'version' must be {version}; got {value}.")
+        problems.append(message.format(version=EXPORT_VERSION, value=_shown(version)))
     items = document.get("personas")
     if not isinstance(items, list):
-        raise Invalid(*problems, "'personas' must be a list of personas.")
+        raise Invalid(*problems, _("'personas' must be a list of personas."))
     personas: list[Persona] = []
     for index, item in enumerate(items):
         try:
             personas.append(_persona_from_json(index, item, allowed_models, PALETTE[index % len(PALETTE)]))
         except Invalid as error:
             problems += error.problems
-    problems += size_problems(len(items), "the file has") + duplicate_problems(personas)
+    problems += size_problems(len(items), in_file=True) + duplicate_problems(personas)
     if problems:
         raise Invalid(*problems)
     return tuple(personas)

@@ -27,6 +27,7 @@ from bot.core.text import (
     strip_mentions,
     truncate,
 )
+from bot.core.translation import N_, _, ngettext, number
 
 CONTENT_LIMIT = 2000
 TITLE_LIMIT = 256
@@ -39,10 +40,10 @@ EMBEDS_PER_MESSAGE = 10
 EMBED_CHARS_PER_MESSAGE = 6000
 THREAD_NAME_LIMIT = 100
 
-VERDICT_TITLE = "⚖️ Verdict"
+VERDICT_TITLE = N_("⚖️ Verdict")
 VERDICT_COLOUR = 0xF1C40F
-CUT_OFF_MARK = "\n\n*(cut off)*"
-WRITING_FOOTER = "✍️ writing…"
+CUT_OFF_MARK = "\n\n" + N_("*(cut off)*")
+WRITING_FOOTER = N_("✍️ writing…")
 
 
 class EmbedFooter(TypedDict):
@@ -117,8 +118,23 @@ def _field(name: str, value: str, *, inline: bool = True) -> EmbedField:
 
 def stance_badge(stance: Stance, confidence: float | None = None) -> str:
     """``🔴 Against``, with the confidence when there is one: ``🔴 Against · 70 %``."""
-    badge = BADGES[stance]
+    badge = _(BADGES[stance])
     return badge if confidence is None else f"{badge} · {round(confidence * 100)} %"
+
+
+STANCE_NAMES: dict[Stance, str] = {
+    Stance.FOR: N_("for"),
+    Stance.AGAINST: N_("against"),
+    Stance.MIXED: N_("mixed"),
+    Stance.UNSURE: N_("unsure"),
+    Stance.UNKNOWN: N_("unknown"),
+}
+"""A stance as a change of mind names it (``mixed → against``)."""
+
+
+def stance_change(earlier: Stance, now: Stance) -> str:
+    """``mixed → against``, in this task's language."""
+    return f"{_(STANCE_NAMES[earlier])} → {_(STANCE_NAMES[now])}"
 
 
 def _persona_fields(
@@ -127,28 +143,28 @@ def _persona_fields(
     """Stance badge, round, stance change and key claim of a persona's answer."""
     fields: list[EmbedField] = []
     if isinstance(outcome, PersonaReply):
-        fields.append(_field("Stance", stance_badge(outcome.stance, outcome.confidence)))
+        fields.append(_field(_("Stance"), stance_badge(outcome.stance, outcome.confidence)))
     if rounds > 1:
-        fields.append(_field("Round", f"{round_number} of {rounds}"))
+        fields.append(_field(_("Round"), _("{round} of {rounds}").format(round=round_number, rounds=rounds)))
     if isinstance(outcome, PersonaReply) and earlier is not None and earlier != outcome.stance:
-        fields.append(_field("Changed", f"{earlier} → {outcome.stance}"))
+        fields.append(_field(_("Changed"), stance_change(earlier, outcome.stance)))
     claim = safe_inline(outcome.key_claim or "") if isinstance(outcome, PersonaReply) else ""
     if claim:
-        fields.append(_field("Key claim", claim, inline=False))
+        fields.append(_field(_("Key claim"), claim, inline=False))
     return fields
 
 
 def _seconds(value: float) -> str:
-    return f"{value:.1f} s"
+    return _("{seconds} s").format(seconds=number(value, 1))
 
 
 def _tokens(count: int) -> str:
-    return f"{count:,} tokens"
+    return ngettext("{count} token", "{count} tokens", count).format(count=number(count))
 
 
 def _usage(usage: TokenUsage) -> str:
     """Tokens billed, and how many of them went to thinking."""
-    thinking = f" ({usage.thoughts:,} thinking)" if usage.thoughts else ""
+    thinking = " " + _("({count} thinking)").format(count=number(usage.thoughts)) if usage.thoughts else ""
     return _tokens(usage.total) + thinking
 
 
@@ -157,7 +173,9 @@ def persona_footer(outcome: PersonaReply | PersonaFailure) -> str:
     parts = [outcome.model] if isinstance(outcome, PersonaReply) else []
     parts += [_seconds(outcome.latency_s), _usage(outcome.usage)]
     if outcome.attempts > 1:
-        parts.append(f"{outcome.attempts} attempts")
+        parts.append(
+            ngettext("{count} attempt", "{count} attempts", outcome.attempts).format(count=outcome.attempts)
+        )
     return " · ".join(parts)
 
 
@@ -167,11 +185,11 @@ def model_text(reply: PersonaReply) -> str:
     A masked link's text can say anything ("the official Parley rules"); written out, the member sees
     where it really goes, so a model cannot post a link that passes for one of the bot's own.
     """
-    return reveal_links(reply.text) + (CUT_OFF_MARK if reply.cut_off else "")
+    return reveal_links(reply.text) + ("\n\n" + _("*(cut off)*") if reply.cut_off else "")
 
 
-SOURCES_FIELD = "Sources"
-SUGGESTIONS_FIELD = "Google Search suggestions"
+SOURCES_FIELD = N_("Sources")
+SUGGESTIONS_FIELD = N_("Google Search suggestions")
 GOOGLE_SEARCH_URL = "https://www.google.com/search?q="
 SOURCE_TITLE_LIMIT = 100
 _URL_SAFE = ":/?#@!$&'*+,;=%~-._"
@@ -195,15 +213,18 @@ def _link_text(text: str) -> str:
     return escape_markdown(neutralise_mentions(one_line(text)))
 
 
-def _listed(lines: Sequence[str], more: str) -> str:
-    """As many of ``lines`` as fit in one field value, then ``more`` (formatted with how many were left
-    out) when some were."""
+def _more(count: int) -> str:
+    return ngettext("…and {count} more", "…and {count} more", count).format(count=count)
+
+
+def _listed(lines: Sequence[str]) -> str:
+    """As many of ``lines`` as fit in one field value, then ``…and 3 more`` when some were left out."""
     kept: list[str] = []
     for index, line in enumerate(lines):
         rest = len(lines) - index - 1
-        tail = "\n" + more.format(rest) if rest else ""
+        tail = "\n" + _more(rest) if rest else ""
         if discord_length("\n".join([*kept, line]) + tail) > FIELD_VALUE_LIMIT:
-            return "\n".join([*kept, more.format(len(lines) - index)])
+            return "\n".join([*kept, _more(len(lines) - index)])
         kept.append(line)
     return "\n".join(kept)
 
@@ -236,9 +257,9 @@ def grounding_fields(grounding: Grounding) -> list[EmbedField]:
     ]
     fields: list[EmbedField] = []
     if sources:
-        fields.append(_field(SOURCES_FIELD, _listed(sources, "…and {} more"), inline=False))
+        fields.append(_field(_(SOURCES_FIELD), _listed(sources), inline=False))
     if suggestions:
-        fields.append(_field(SUGGESTIONS_FIELD, _listed(suggestions, "…and {} more"), inline=False))
+        fields.append(_field(_(SUGGESTIONS_FIELD), _listed(suggestions), inline=False))
     return fields
 
 
@@ -269,7 +290,10 @@ def persona_embeds(
     """One titled embed (``{emoji} {name}``, the persona's colour), continued untitled if long; below the
     answer its stance badge, the round (in a debate of several) and any change of stance
     (``mixed → against``), and its key claim; a grounded answer's sources and search suggestions last."""
-    body = f"⚠️ No answer: {outcome.reason}." if isinstance(outcome, PersonaFailure) else model_text(outcome)
+    if isinstance(outcome, PersonaFailure):
+        body = _("⚠️ No answer: {reason}.").format(reason=_(outcome.reason))
+    else:
+        body = model_text(outcome)
     fields = _persona_fields(outcome, round_number, rounds, earlier)
     embeds = _titled_sequence(persona.label, persona.colour, body, persona_footer(outcome), fields)
     if isinstance(outcome, PersonaReply) and outcome.grounding is not None:
@@ -281,10 +305,10 @@ def stats_footer(stats: DebateStats) -> str:
     """Wall time, Σ persona time, speed-up and tokens of the whole debate."""
     return " · ".join(
         [
-            f"wall {_seconds(stats.wall_s)}",
-            f"Σ personas {_seconds(stats.persona_sum_s)}",
-            f"verdict {_seconds(stats.verdict_s)}",
-            f"speed-up {stats.speedup:.1f}×",
+            _("wall {time}").format(time=_seconds(stats.wall_s)),
+            _("Σ personas {time}").format(time=_seconds(stats.persona_sum_s)),
+            _("verdict {time}").format(time=_seconds(stats.verdict_s)),
+            _("speed-up {factor}×").format(factor=number(stats.speedup, 1)),
             _usage(stats.usage),
         ]
     )
@@ -293,7 +317,7 @@ def stats_footer(stats: DebateStats) -> str:
 def council_tally(positions: Sequence[Position]) -> str:
     """Where the panel ended up: ``🟢 For 2 · 🔴 Against 1``."""
     return " · ".join(
-        f"{BADGES[stance]} {count}" for stance, count in tally([p.stance for p in positions]).items()
+        f"{_(BADGES[stance])} {count}" for stance, count in tally([p.stance for p in positions]).items()
     )
 
 
@@ -312,30 +336,38 @@ def verdict_embeds(
     if isinstance(outcome, PersonaReply):
         body = model_text(outcome)
     elif written_before_failing.strip():
-        body = reveal_links(written_before_failing) + f"\n\n⚠️ *The verdict broke off here: {outcome.reason}.*"
+        broke_off = _("⚠️ *The verdict broke off here: {reason}.*").format(reason=_(outcome.reason))
+        body = reveal_links(written_before_failing) + "\n\n" + broke_off
     else:
-        body = f"⚠️ No verdict: {outcome.reason}."
+        body = _("⚠️ No verdict: {reason}.").format(reason=_(outcome.reason))
     fields: list[EmbedField] = []
     if positions:
-        fields.append(_field("Council", council_tally(positions), inline=False))
-    changed = [f"{safe_inline(p.persona.label)}: {p.first} → {p.stance}" for p in positions if p.changed]
+        fields.append(_field(_("Council"), council_tally(positions), inline=False))
+    changed = [
+        f"{safe_inline(p.persona.label)}: {stance_change(p.first, p.stance)}" for p in positions if p.changed
+    ]
     if changed:
-        fields.append(_field("Changed their mind", "\n".join(changed), inline=False))
+        fields.append(_field(_("Changed their mind"), "\n".join(changed), inline=False))
     footer = stats_footer(stats)
     if fallback_from is not None:
-        failed = f"{fallback_from.model or 'the verdict model'} failed ({fallback_from.reason})"
+        model = fallback_from.model or _("the verdict model")
+        failed = _("{model} failed ({reason})").format(model=model, reason=_(fallback_from.reason))
         if isinstance(outcome, PersonaReply):
-            footer += f" · verdict by the fallback {outcome.model}: {failed}"
+            footer += " · " + _("verdict by the fallback {model}: {failure}").format(
+                model=outcome.model, failure=failed
+            )
         else:
-            footer += f" · {failed}, then its fallback"
-    return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body, footer, fields)
+            footer += " · " + _("{failure}, then its fallback").format(failure=failed)
+    return _titled_sequence(_(VERDICT_TITLE), VERDICT_COLOUR, body, footer, fields)
 
 
 def draft_verdict_embeds(text: str) -> list[Embed]:
     """The verdict while it is written: the text so far (links revealed), continued like the final one,
     with a footer saying it is still being written."""
     body = reveal_links(text)
-    return _titled_sequence(VERDICT_TITLE, VERDICT_COLOUR, body if body.strip() else "…", WRITING_FOOTER)
+    return _titled_sequence(
+        _(VERDICT_TITLE), VERDICT_COLOUR, body if body.strip() else "…", _(WRITING_FOOTER)
+    )
 
 
 PANEL_PREVIEW_LIMIT = 300
@@ -347,17 +379,22 @@ def panel_embed(panel: Sequence[Persona], is_default: bool) -> Embed:
     for persona in panel:
         value = truncate(persona.instructions, PANEL_PREVIEW_LIMIT)
         if persona.model:
-            value += f"\n*Model: {escape_markdown(persona.model)}*"
+            value += "\n*" + _("Model: {model}").format(model=escape_markdown(persona.model)) + "*"
         if persona.grounded:
-            value += "\n*Grounded in Google Search*"
+            value += "\n*" + _("Grounded in Google Search") + "*"
         fields.append({"name": truncate(persona.label, FIELD_NAME_LIMIT), "value": value, "inline": False})
-    title = "This server's panel" + (" (the default)" if is_default else "")
+    title = _("This server's panel (the default)") if is_default else _("This server's panel")
+    description = ngettext(
+        "{count} persona answers each /debate at the same time, then a verdict follows.",
+        "{count} personas answer each /debate at the same time, then a verdict follows.",
+        len(panel),
+    ).format(count=len(panel))
     return {
         "title": title,
-        "description": f"{len(panel)} personas answer each /debate at the same time, then a verdict follows.",
+        "description": description,
         "color": panel[0].colour if panel else VERDICT_COLOUR,
         "fields": fields,
-        "footer": {"text": "Moderators: /persona add, edit, remove, preset, import, export, reset"},
+        "footer": {"text": _("Moderators: /persona add, edit, remove, preset, import, export, reset")},
     }
 
 
@@ -372,67 +409,84 @@ def audit_embed(entries: Sequence[AuditEntry]) -> Embed:
             break
         lines.append(line)
     return {
-        "title": "Recent changes",
-        "description": "\n".join(lines) or "No changes yet: this server still uses the default panel.",
+        "title": _("Recent changes"),
+        "description": "\n".join(lines) or _("No changes yet: this server still uses the default panel."),
         "color": VERDICT_COLOUR,
     }
 
 
 def usage_embed(used: int, limits: Limits, running: int, resets_at: datetime) -> Embed:
     """Today's tokens against the budget, the debates running against their limit, and the cooldown."""
-    budget = f"{limits.daily_token_budget:,}" if limits.daily_token_budget else "no budget"
-    cooldown = f"{limits.cooldown_s} s" if limits.cooldown_s else "none"
+    budget = number(limits.daily_token_budget) if limits.daily_token_budget else _("no budget")
+    cooldown = _("{seconds} s").format(seconds=limits.cooldown_s) if limits.cooldown_s else _("none")
+    resets = f"{resets_at:%Y-%m-%d %H:%M}"
     return {
-        "title": "Parley usage today",
+        "title": _("Parley usage today"),
         "color": VERDICT_COLOUR,
         "fields": [
-            {"name": "Gemini tokens", "value": f"{used:,} of {budget}", "inline": True},
             {
-                "name": "Debates running",
-                "value": f"{running} of at most {limits.max_debates}",
+                "name": _("Gemini tokens"),
+                "value": _("{used} of {budget}").format(used=number(used), budget=budget),
                 "inline": True,
             },
-            {"name": "Cooldown per member", "value": cooldown, "inline": True},
+            {
+                "name": _("Debates running"),
+                "value": _("{running} of at most {limit}").format(running=running, limit=limits.max_debates),
+                "inline": True,
+            },
+            {"name": _("Cooldown per member"), "value": cooldown, "inline": True},
         ],
-        "footer": {"text": f"The day's count resets at 00:00 UTC ({resets_at:%Y-%m-%d %H:%M} UTC)"},
+        "footer": {"text": _("The day's count resets at 00:00 UTC ({moment} UTC)").format(moment=resets)},
     }
 
 
 def progress_state(answered: int, panel_size: int, round_number: int = 1, rounds: int = 1) -> str:
     """``⏳ 2/4 answered``; in a debate of several rounds, ``⏳ round 2/3 · 2/4 answered``."""
     if rounds > 1:
-        return f"⏳ round {round_number}/{rounds} · {answered}/{panel_size} answered"
-    return f"⏳ {answered}/{panel_size} answered"
+        return _("⏳ round {round}/{rounds} · {answered}/{panel} answered").format(
+            round=round_number, rounds=rounds, answered=answered, panel=panel_size
+        )
+    return _("⏳ {answered}/{panel} answered").format(answered=answered, panel=panel_size)
 
 
 def writing_state() -> str:
-    return "✍️ writing the verdict…"
+    return _("✍️ writing the verdict…")
 
 
 def done_state(wall_s: float) -> str:
-    return f"✅ done in {_seconds(wall_s)}"
+    return _("✅ done in {time}").format(time=_seconds(wall_s))
 
 
 def failed_state(reason: str) -> str:
-    return f"❌ failed: {reason}"
+    return _("❌ failed: {reason}").format(reason=reason)
+
+
+def _answers_kept(answered: int, expected: int) -> str:
+    return ngettext(
+        "{answered} of {expected} answer had arrived",
+        "{answered} of {expected} answers had arrived",
+        expected,
+    ).format(answered=answered, expected=expected)
 
 
 def interruption_note(answered: int, panel_size: int, why: str) -> str:
     """The message that closes an interrupted debate where it was posting."""
-    kept = f"{answered} of {panel_size} answers had arrived"
-    return f"⚠️ This debate was interrupted: {why}. {kept}; they are kept above, and nothing else will follow."
+    return _(
+        "⚠️ This debate was interrupted: {why}. {kept}; they are kept above, and nothing else will follow."
+    ).format(why=why, kept=_answers_kept(answered, panel_size))
 
 
 def stopped_state(by: str) -> str:
     """The state line of a debate stopped from its button, naming who stopped it (``by``, a display
     name: mentions inert, markdown shown literally)."""
-    return f"⏹️ stopped by {safe_inline(by)}"
+    return _("⏹️ stopped by {name}").format(name=safe_inline(by))
 
 
 def stopped_note(by: str, answered: int, panel_size: int) -> str:
     """The message that closes a stopped debate where it was posting."""
-    kept = f"{answered} of {panel_size} answers had arrived"
-    return f"⏹️ Stopped by {safe_inline(by)}. {kept}; they are kept above."
+    return _("⏹️ Stopped by {name}. {kept}; they are kept above.").format(
+        name=safe_inline(by), kept=_answers_kept(answered, panel_size)
+    )
 
 
 def safe_inline(text: str) -> str:
@@ -442,11 +496,13 @@ def safe_inline(text: str) -> str:
 
 def status_content(question: str, panel: Sequence[Persona], state: str, kind: str | None = None) -> str:
     """The debate's status message: the question, the panel and the state line, ≤ 2000 characters.
-    ``kind`` names a continuation's kind in place of ``Debate``, e.g. ``Another round``."""
-    panel_line = "**Panel:** " + " · ".join(safe_inline(persona.label) for persona in panel)
+    ``kind`` names a continuation's kind in place of ``Debate``, e.g. ``Another round of #12``."""
+    panel_line = _("**Panel:** {personas}").format(
+        personas=" · ".join(safe_inline(persona.label) for persona in panel)
+    )
     state_line = truncate(state, 300)
     panel_line = truncate(panel_line, CONTENT_LIMIT // 2)
-    head = f"**{kind or 'Debate'}:** "
+    head = (f"**{kind}:**" if kind else _("**Debate:**")) + " "
     room = CONTENT_LIMIT - discord_length(head + "\n" + panel_line + "\n" + state_line)
     question_line = head + truncate(safe_inline(question), room)
     return f"{question_line}\n{panel_line}\n{state_line}"
@@ -455,4 +511,4 @@ def status_content(question: str, panel: Sequence[Persona], state: str, kind: st
 def thread_name(question: str) -> str:
     """A thread name from the question: no mentions, one line, 1–100 characters."""
     name = one_line(strip_mentions(question))
-    return truncate(name, THREAD_NAME_LIMIT) if name else "Debate"
+    return truncate(name, THREAD_NAME_LIMIT) if name else _("Debate")

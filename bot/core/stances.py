@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.core.text import one_line, truncate
+from bot.core.translation import N_
 
 KEY_CLAIM_LIMIT = 200
 """Characters of a key claim Parley keeps (the schema asks for one line)."""
@@ -167,11 +168,11 @@ def _join_surrogates(text: str) -> str:
 
 
 BADGES: Mapping[Stance, str] = {
-    Stance.FOR: "🟢 For",
-    Stance.AGAINST: "🔴 Against",
-    Stance.MIXED: "🟡 Mixed",
-    Stance.UNSURE: "⚪ Unsure",
-    Stance.UNKNOWN: "❔ Unknown",
+    Stance.FOR: N_("🟢 For"),
+    Stance.AGAINST: N_("🔴 Against"),
+    Stance.MIXED: N_("🟡 Mixed"),
+    Stance.UNSURE: N_("⚪ Unsure"),
+    Stance.UNKNOWN: N_("❔ Unknown"),
 }
 
 

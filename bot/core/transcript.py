@@ -11,14 +11,14 @@ from bot.core.continuations import ContinuationKind
 from bot.core.personas import Persona
 from bot.core.records import DebateStatus, DebateSummary, StoredDebate, StoredReply
 from bot.core.render import stance_badge
-from bot.core.translation import _
+from bot.core.translation import N_, _, number
 
 OUTCOME_LABELS = {
-    DebateStatus.RUNNING: "⏳ running",
-    DebateStatus.DONE: "✅ done",
-    DebateStatus.FAILED: "❌ failed",
-    DebateStatus.STOPPED: "⏹️ stopped",
-    DebateStatus.INTERRUPTED: "⚠️ interrupted",
+    DebateStatus.RUNNING: N_("⏳ running"),
+    DebateStatus.DONE: N_("✅ done"),
+    DebateStatus.FAILED: N_("❌ failed"),
+    DebateStatus.STOPPED: N_("⏹️ stopped"),
+    DebateStatus.INTERRUPTED: N_("⚠️ interrupted"),
 }
 
 
@@ -48,9 +48,11 @@ def fallback_verdict_model(summary: DebateSummary, usual_verdict_model: str | No
 
 def outcome_label(summary: DebateSummary, usual_verdict_model: str | None = None) -> str:
     """``✅ done``, ``❌ failed``…; ``✅ done · verdict by fallback m`` when the fallback wrote it."""
-    label = OUTCOME_LABELS[summary.status]
+    label = _(OUTCOME_LABELS[summary.status])
     fallback = fallback_verdict_model(summary, usual_verdict_model)
-    return label if fallback is None else f"{label} · verdict by fallback {fallback}"
+    if fallback is None:
+        return label
+    return f"{label} · " + _("verdict by fallback {model}").format(model=fallback)
 
 
 def utc_stamp(moment: datetime) -> str:
@@ -85,17 +87,19 @@ def _persona_heading(panel: Sequence[Persona], reply_or_position: StoredReply | 
 def _reply_section(panel: Sequence[Persona], reply: StoredReply) -> list[str]:
     lines = [f"### {_persona_heading(panel, reply)}", ""]
     if reply.failure is not None:
-        lines += [f"⚠️ **No answer:** {reply.failure}", ""]
+        lines += [_("⚠️ **No answer:** {reason}").format(reason=_(reply.failure)), ""]
         return lines
     if reply.stance is not None:
-        lines.append(f"**Stance:** {stance_badge(reply.stance, reply.confidence)}  ")
+        lines.append(
+            _("**Stance:** {stance}").format(stance=stance_badge(reply.stance, reply.confidence)) + "  "
+        )
     if reply.key_claim:
-        lines.append(f"**Key claim:** {reply.key_claim}  ")
+        lines.append(_("**Key claim:** {claim}").format(claim=reply.key_claim) + "  ")
     if lines[-1] != "":
         lines.append("")
     lines += [reply.text or "", ""]
     if reply.cut_off:
-        lines += ["*(cut off at the model's length limit)*", ""]
+        lines += [_("*(cut off at the model's length limit)*"), ""]
     return lines
 
 
@@ -104,66 +108,82 @@ def _rounds(debate: StoredDebate) -> list[str]:
     first = rounds if debate.summary.kind == ContinuationKind.ROUND else 1  # the rounds before: its parents'
     lines: list[str] = []
     for round_number in range(first, rounds + 1):
-        lines += [f"## Round {round_number} of {rounds}", ""]
+        lines += ["## " + _("Round {round} of {rounds}").format(round=round_number, rounds=rounds), ""]
         replies = {reply.position: reply for reply in debate.replies if reply.round == round_number}
         positions = sorted(set(range(len(debate.panel))) | set(replies))
         for position in positions:
             reply = replies.get(position)
             if reply is None:
-                lines += [f"### {_persona_heading(debate.panel, position)}", "", "*No answer recorded.*", ""]
+                heading = f"### {_persona_heading(debate.panel, position)}"
+                lines += [heading, "", _("*No answer recorded.*"), ""]
             else:
                 lines += _reply_section(debate.panel, reply)
     return lines
 
 
 def _verdict(debate: StoredDebate, usual_verdict_model: str | None) -> list[str]:
-    lines = ["## Verdict", ""]
+    lines = ["## " + _("Verdict"), ""]
     if debate.verdict is None:
-        ending = debate.summary.outcome or OUTCOME_LABELS[debate.summary.status]
-        return [*lines, f"*No verdict.* The debate ended: {ending}", ""]
+        ending = debate.summary.outcome or _(OUTCOME_LABELS[debate.summary.status])
+        return [*lines, _("*No verdict.* The debate ended: {ending}").format(ending=ending), ""]
     lines += [debate.verdict, ""]
     notes: list[str] = []
     if debate.summary.verdict_model is not None:
         fallback = fallback_verdict_model(debate.summary, usual_verdict_model)
-        by = f"the fallback model {fallback}" if fallback else debate.summary.verdict_model
-        notes.append(f"Written by {by}")
+        if fallback:
+            notes.append(_("Written by the fallback model {model}").format(model=fallback))
+        else:
+            notes.append(_("Written by {model}").format(model=debate.summary.verdict_model))
     if debate.judge_order:
         order = ", ".join(_persona_heading(debate.panel, position) for position in debate.judge_order)
-        notes.append(f"the judge read the answers unnamed, in this order: {order}")
+        notes.append(_("the judge read the answers unnamed, in this order: {order}").format(order=order))
     if notes:
         lines += ["*" + "; ".join(notes) + ".*", ""]
     return lines
 
 
 def _figures(debate: StoredDebate) -> list[str]:
-    rows = [("Tokens", f"{debate.summary.tokens:,}")]
+    def seconds(value: float) -> str:
+        return _("{seconds} s").format(seconds=number(value, 1))
+
+    rows = [(_("Tokens"), number(debate.summary.tokens))]
     if debate.wall_s is not None:
-        rows.append(("Wall time", f"{debate.wall_s:.1f} s"))
+        rows.append((_("Wall time"), seconds(debate.wall_s)))
     if debate.persona_sum_s is not None:
-        rows.append(("Σ persona time", f"{debate.persona_sum_s:.1f} s"))
+        rows.append((_("Σ persona time"), seconds(debate.persona_sum_s)))
     if debate.verdict_s is not None:
-        rows.append(("Verdict time", f"{debate.verdict_s:.1f} s"))
+        rows.append((_("Verdict time"), seconds(debate.verdict_s)))
     if debate.wall_s and debate.persona_sum_s is not None and debate.verdict_s is not None:
-        rows.append(("Speed-up", f"{(debate.persona_sum_s + debate.verdict_s) / debate.wall_s:.1f}×"))
-    return ["## Figures", "", "| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows), ""]
+        speedup = (debate.persona_sum_s + debate.verdict_s) / debate.wall_s
+        rows.append((_("Speed-up"), f"{number(speedup, 1)}×"))
+    return [
+        "## " + _("Figures"),
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+    ]
 
 
 def _facts(debate: StoredDebate, asker: str | None, usual_verdict_model: str | None) -> list[str]:
     summary = debate.summary
-    who = f"{_code(asker)} ({summary.user_id})" if asker else f"member {summary.user_id}"
+    who = f"{_code(asker)} ({summary.user_id})" if asker else _("member {id}").format(id=summary.user_id)
     facts = [
-        f"- **Asked by:** {who}",
-        f"- **Started:** {utc_stamp(summary.started_at)}",
+        "- " + _("**Asked by:** {who}").format(who=who),
+        "- " + _("**Started:** {moment}").format(moment=utc_stamp(summary.started_at)),
     ]
     if debate.finished_at is not None:
-        facts.append(f"- **Finished:** {utc_stamp(debate.finished_at)}")
-    facts.append(f"- **Rounds:** {summary.rounds}")
-    facts.append(f"- **Outcome:** {outcome_label(summary, usual_verdict_model)}")
+        facts.append("- " + _("**Finished:** {moment}").format(moment=utc_stamp(debate.finished_at)))
+    facts.append("- " + _("**Rounds:** {rounds}").format(rounds=summary.rounds))
+    facts.append(
+        "- " + _("**Outcome:** {outcome}").format(outcome=outcome_label(summary, usual_verdict_model))
+    )
     if summary.outcome:
-        facts.append(f"- **Status line:** {_code(summary.outcome)}")
+        facts.append("- " + _("**Status line:** {line}").format(line=_code(summary.outcome)))
     link = status_message_link(summary)
     if link is not None:
-        facts.append(f"- **On Discord:** <{link}>")
+        facts.append("- " + _("**On Discord:** {link}").format(link=f"<{link}>"))
     return facts
 
 
@@ -173,7 +193,7 @@ def _title(summary: DebateSummary) -> str:
     elif summary.kind == ContinuationKind.FOLLOW_UP:
         title = _("Debate #{id} · a follow-up question to #{parent}")
     else:
-        return f"# Debate #{summary.id}"
+        title = _("Debate #{id}")
     return "# " + title.format(id=summary.id, parent=summary.continues_id)
 
 
@@ -184,8 +204,9 @@ def _part(
     summary = debate.summary
     question = [] if summary.kind == ContinuationKind.ROUND else [_quote(summary.question), ""]
     panel = [
-        f"{number}. {persona.label}" + (f" (model {persona.model})" if persona.model else "")
-        for number, persona in enumerate(debate.panel, start=1)
+        f"{position}. {persona.label}"
+        + (" " + _("(model {model})").format(model=persona.model) if persona.model else "")
+        for position, persona in enumerate(debate.panel, start=1)
     ]
     return [
         _title(summary),
@@ -193,7 +214,7 @@ def _part(
         *question,
         *_facts(debate, asker, usual_verdict_model),
         "",
-        *(["## Panel", "", *panel, ""] if with_panel else []),
+        *(["## " + _("Panel"), "", *panel, ""] if with_panel else []),
         *_rounds(debate),
         *_verdict(debate, usual_verdict_model),
         *_figures(debate),
@@ -217,8 +238,8 @@ def transcript_markdown(
     if asker is not None:
         names[debate.summary.user_id] = asker
     lines: list[str] = []
-    for number, part in enumerate([*earlier, debate]):
-        lines += _part(part, names.get(part.summary.user_id), usual_verdict_model, with_panel=number == 0)
+    for index, part in enumerate([*earlier, debate]):
+        lines += _part(part, names.get(part.summary.user_id), usual_verdict_model, with_panel=index == 0)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

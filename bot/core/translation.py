@@ -10,18 +10,26 @@ anything without a translation stays English.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 
 
+def english_number(value: float, digits: int = 0) -> str:
+    """``1,234.5``: a number as English writes it."""
+    return f"{value:,.{digits}f}"
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
-    """One language's translations: msgid → msgstr, plural msgids → their forms, and the plural rule."""
+    """One language's translations: msgid → msgstr, plural msgids → their forms, the plural rule, and how
+    the language writes a number with so many decimals."""
 
     messages: Mapping[str, str] = field(default_factory=dict)
     plurals: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     plural_form: Callable[[int], int] = lambda n: int(n != 1)
+    number_format: Callable[[float, int], str] = english_number
 
 
 _catalogues: dict[str, Catalogue] = {}
@@ -37,6 +45,16 @@ def install(catalogues: Mapping[str, Catalogue]) -> None:
 def speak(locale: str | None) -> Token[str | None]:
     """Make this task (and the tasks it starts from now on) speak ``locale`` (None: English)."""
     return _language.set(locale)
+
+
+@contextmanager
+def speaking_in(locale: str | None) -> Iterator[None]:
+    """Speak ``locale`` inside the ``with`` block only, then whatever this task spoke before."""
+    token = speak(locale)
+    try:
+        yield
+    finally:
+        _language.reset(token)
 
 
 def speaking() -> str | None:
@@ -68,3 +86,10 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark ``message`` for translation where it is defined; :func:`_` translates it where it is shown."""
     return message
+
+
+def number(value: float, digits: int = 0) -> str:
+    """``value`` with ``digits`` decimals, grouped the way this task's language writes numbers
+    (``1,234.5`` in English, ``1 234,5`` in French)."""
+    catalogue = _catalogue()
+    return (catalogue.number_format if catalogue is not None else english_number)(value, digits)

@@ -9,6 +9,7 @@ import emoji as emoji_data
 
 from bot.core.personas import Persona
 from bot.core.text import quoted
+from bot.core.translation import _
 
 QUESTION_MAX_LENGTH = 1000
 NAME_MAX_LENGTH = 64
@@ -46,53 +47,52 @@ def check_question(question: str) -> str:
     """The question, stripped; refuses blank and over-long ones."""
     question = question.strip()
     if not question:
-        raise Invalid("The question is empty: ask the panel something.")
+        raise Invalid(_("The question is empty: ask the panel something."))
     if len(question) > QUESTION_MAX_LENGTH:
-        raise Invalid(f"The question is {len(question)} characters long; the limit is {QUESTION_MAX_LENGTH}.")
+        message = _("The question is {length} characters long; the limit is {limit}.")
+        raise Invalid(message.format(length=len(question), limit=QUESTION_MAX_LENGTH))
     return question
 
 
 def check_rounds(rounds: int) -> int:
     """The number of rounds, refused outside 1 to :data:`MAX_ROUNDS`."""
     if not 1 <= rounds <= MAX_ROUNDS:
-        raise Invalid(f"A debate has 1 to {MAX_ROUNDS} rounds, not {rounds}.")
+        raise Invalid(
+            _("A debate has 1 to {max} rounds, not {rounds}.").format(max=MAX_ROUNDS, rounds=rounds)
+        )
     return rounds
 
 
 def name_problems(name: str) -> list[str]:
     if not name:
-        return ["The name is empty."]
+        return [_("The name is empty.")]
     problems = []
     if len(name) > NAME_MAX_LENGTH:
-        problems.append(f"The name is {len(name)} characters long; the limit is {NAME_MAX_LENGTH}.")
+        message = _("The name is {length} characters long; the limit is {limit}.")
+        problems.append(message.format(length=len(name), limit=NAME_MAX_LENGTH))
     forbidden = sorted({char for char in name if char in _NAME_FORBIDDEN})
     if forbidden:
-        problems.append(
-            "The name can't contain "
-            + " ".join(forbidden)
-            + " (they would ping someone or break formatting)."
-        )
+        message = _("The name can't contain {characters} (they would ping someone or break formatting).")
+        problems.append(message.format(characters=" ".join(forbidden)))
     if any(not char.isprintable() for char in name):
-        problems.append("The name can't contain line breaks or control characters.")
+        problems.append(_("The name can't contain line breaks or control characters."))
     return problems
 
 
 def emoji_problems(emoji: str) -> list[str]:
     if emoji_data.is_emoji(emoji) or _CUSTOM_EMOJI.fullmatch(emoji):
         return []
-    return [
-        f"The emoji must be one emoji, like ⚖️ or a server emoji like <:gavel:123…>; got {quoted(emoji, 20)}."
-    ]
+    message = _("The emoji must be one emoji, like ⚖️ or a server emoji like <:gavel:123…>; got {emoji}.")
+    return [message.format(emoji=quoted(emoji, 20))]
 
 
 def instructions_problems(instructions: str) -> list[str]:
     if len(instructions) < INSTRUCTIONS_MIN_LENGTH:
-        return [
-            f"The instructions need at least {INSTRUCTIONS_MIN_LENGTH} characters: say who this persona is."
-        ]
+        message = _("The instructions need at least {min} characters: say who this persona is.")
+        return [message.format(min=INSTRUCTIONS_MIN_LENGTH)]
     if len(instructions) > INSTRUCTIONS_MAX_LENGTH:
-        length = len(instructions)
-        return [f"The instructions are {length} characters long; the limit is {INSTRUCTIONS_MAX_LENGTH}."]
+        message = _("The instructions are {length} characters long; the limit is {limit}.")
+        return [message.format(length=len(instructions), limit=INSTRUCTIONS_MAX_LENGTH)]
     return []
 
 
@@ -100,7 +100,8 @@ def parse_colour(colour: str) -> int:
     """``#RRGGBB`` (the ``#`` may be left out) as an integer; :class:`Invalid` otherwise."""
     match = _COLOUR.fullmatch(colour.strip())
     if not match:
-        raise Invalid(f"The colour must look like #RRGGBB, for example #E67E22; got {quoted(colour, 20)}.")
+        message = _("The colour must look like #RRGGBB, for example #E67E22; got {colour}.")
+        raise Invalid(message.format(colour=quoted(colour, 20)))
     return int(match.group(1), 16)
 
 
@@ -111,7 +112,8 @@ def format_colour(colour: int) -> str:
 def model_problems(model: str | None, allowed_models: Sequence[str]) -> list[str]:
     if model is None or model in allowed_models:
         return []
-    return [f"The model {quoted(model)} isn't allowed here; choose one of: {', '.join(allowed_models)}."]
+    message = _("The model {model} isn't allowed here; choose one of: {models}.")
+    return [message.format(model=quoted(model), models=", ".join(allowed_models))]
 
 
 def make_persona(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from bot.core.pacing import (
     unposted,
 )
 from bot.core.render import Embed, pack_messages
+from bot.core.translation import N_
 from bot.errors import needs_permission
 from bot.ratelimits import JSON, MessageRequest, RateLimits
 
@@ -301,7 +303,11 @@ class ChannelSender:
         self._wake = asyncio.Event()
         self._sent_before_known = 0
         self._last_edit = float("-inf")
-        self._task = asyncio.create_task(self._run(), name=f"channel-sender-{channel_id}")
+        # Shared by debates of any language, it starts with a context of its own rather than that of the
+        # debate that happened to create it: it posts what the debates rendered, and renders no words.
+        self._task = asyncio.create_task(
+            self._run(), name=f"channel-sender-{channel_id}", context=contextvars.Context()
+        )
         self._finishing: set[asyncio.Task[Any]] = set()
 
     def join(self, queue: DebateQueue) -> None:
@@ -432,7 +438,7 @@ class ChannelSender:
             await asyncio.wait({sending})  # not seen so far: the trace reads the body of every accepted post
         if sending.done():
             try:
-                async with needs_permission(queue.permission, "post the debate's answers"):
+                async with needs_permission(queue.permission, N_("post the debate's answers")):
                     message_id = sending.result().id
             except Exception as error:  # that debate stops posting; the others in the channel go on
                 self._stop_posting(queue, error)
@@ -461,7 +467,7 @@ class ChannelSender:
             task, _ = await self._request(MessageRequest.DELETE, message.delete, message_id)
         if task.done():
             try:
-                async with needs_permission(queue.permission, "show the verdict as it is written"):
+                async with needs_permission(queue.permission, N_("show the verdict as it is written")):
                     task.result()
             except discord.NotFound as error:
                 if isinstance(change, EditPart):

@@ -29,7 +29,8 @@ DISCORD_TOKEN = "e2e-discord-token"
 GEMINI_KEY = "e2e-gemini-key"
 PERSONA_MODEL = "gemini-3.1-flash-lite"
 VERDICT_MODEL = "gemini-3.5-flash"
-FINAL_MARKERS = ("✅ done in", "❌ failed:", "⏹️ stopped by")
+FINAL_STATES = ("✅", "❌", "⏹️")
+"""How a debate's final state line starts (done, failed, stopped), in every language."""
 DEBATE_WAIT_S = 30
 
 JSON = dict[str, Any]
@@ -156,11 +157,12 @@ def status_of(interaction: FakeInteraction) -> str:
 
 
 async def final_status(discord: FakeDiscord, interaction: FakeInteraction) -> str:
-    """The debate's status message once its state line is final (done or failed)."""
+    """The debate's status message once its state line (its last line) is final: done, failed or
+    stopped."""
     while True:
         changed = discord.messages_changed()
         content = status_of(interaction)
-        if any(marker in content for marker in FINAL_MARKERS):
+        if content.rsplit("\n", 1)[-1].startswith(FINAL_STATES):
             return content
         await changed.wait()
 
@@ -210,11 +212,19 @@ def message_payloads(discord: FakeDiscord) -> list[JSON]:
 
 
 async def run(
-    fake: FakeDiscord, command: str, member: FakeMember, guild: FakeGuild, **options: Any
+    fake: FakeDiscord,
+    command: str,
+    member: FakeMember,
+    guild: FakeGuild,
+    *,
+    locale: str = "en-US",
+    **options: Any,
 ) -> dict[str, Any]:
-    """Invoke ``/command`` and return its answer: the response data, or after a deferral the message
-    that replaced the loading one."""
-    interaction = await fake.invoke_command(command, guild=guild, member=member, options=options)
+    """Invoke ``/command`` (from a client in ``locale``) and return its answer: the response data, or
+    after a deferral the message that replaced the loading one."""
+    interaction = await fake.invoke_command(
+        command, guild=guild, member=member, options=options, locale=locale
+    )
     ack = await interaction.wait_for_ack()
     if ack.type == 5:
         return {**await settled_original(fake, interaction), "ack_type": 5}
