@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from bot.client import ParleyBot
     from bot.settings import Settings
+    from bot.shared_limits import SharedLimits
     from bot.store import Store
     from bot.terminal import Ask
 
@@ -261,6 +262,18 @@ async def connect(bot: ParleyBot, settings: Settings, retries: GatewayRetries) -
     raise StartupError(f"cannot connect to Discord's gateway{gateway} within {STARTUP_TIMEOUT_S:g} s ({why})")
 
 
+async def open_shared_limits(settings: Settings) -> SharedLimits | None:
+    """The limits shared through ``REDIS_URL``, started (a Redis that does not answer only makes them per
+    process for now), or ``None`` without it."""
+    from bot.shared_limits import SharedLimits
+
+    if settings.redis_url is None:
+        return None
+    shared = SharedLimits(settings.redis_url.reveal())
+    await shared.start()
+    return shared
+
+
 async def cancel_and_wait(task: asyncio.Task[None]) -> None:
     """Cancel ``task`` and wait until it has ended; how it ended is dropped, a cancellation of ours is not."""
     task.cancel()
@@ -273,6 +286,7 @@ async def run(settings: Settings) -> None:
     """Build the dependencies inside the running loop, run the bot, close everything on the way out."""
     from bot.client import ParleyBot
     from bot.gemini import GeminiLLM
+    from bot.ratelimits import GLOBAL_RATE_PER_S
 
     current = asyncio.current_task()
     assert current is not None
@@ -282,21 +296,34 @@ async def run(settings: Settings) -> None:
     logging.getLogger("discord.shard").addFilter(retries)
     try:
         store = await open_store(settings.database_url)
+        shared = await open_shared_limits(settings)
         llm = GeminiLLM(
             settings.gemini_api_key.reveal(),
             base_url=settings.gemini_base_url,
             max_concurrency=settings.gemini_max_concurrency,
             longest_call_s=settings.verdict_timeout_s,
+            cap=None
+            if shared is None
+            else shared.concurrency_cap(
+                settings.gemini_api_key.reveal(), settings.gemini_max_concurrency, settings.verdict_timeout_s
+            ),
+        )
+        pacer = (
+            None
+            if shared is None
+            else shared.global_pacer(settings.discord_token.reveal(), GLOBAL_RATE_PER_S)
         )
         try:
             await llm.check_models(models_to_check(settings))
-            async with ParleyBot(settings=settings, llm=llm, store=store) as bot:
+            async with ParleyBot(settings=settings, llm=llm, store=store, global_pacer=pacer) as bot:
                 stopper.bot = bot
                 session = await connect(bot, settings, retries)
                 stopper.connected = True
                 await session
         finally:
             await llm.aclose()
+            if shared is not None:
+                await shared.aclose()
             await store.close()
     except asyncio.CancelledError:
         if not stopper.stopped_while_starting:
