@@ -159,7 +159,7 @@ class SharedLimits:
             except (RedisError, OSError, TimeoutError):
                 continue
             self._sharing = True
-            log.warning("Redis at %s answers again: limits are shared again", self.location)
+            log.info("Redis at %s answers again: limits are shared again", self.location)
             return
 
     async def reserve_departure(self, key: str, interval_s: float) -> float:
