@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import discord
 
     from bot.client import ParleyBot
+    from bot.core.throttles import ConcurrencyCap
     from bot.settings import Settings
     from bot.shared_limits import SharedLimits
     from bot.store import Store
@@ -274,6 +275,14 @@ async def open_shared_limits(settings: Settings) -> SharedLimits | None:
     return shared
 
 
+def gemini_cap(shared: SharedLimits | None, settings: Settings) -> ConcurrencyCap | None:
+    """The Gemini cap every process using the key holds together, or ``None`` (per process)."""
+    if shared is None:
+        return None
+    key = settings.gemini_api_key.reveal()
+    return shared.concurrency_cap(key, settings.gemini_max_concurrency, settings.verdict_timeout_s)
+
+
 async def cancel_and_wait(task: asyncio.Task[None]) -> None:
     """Cancel ``task`` and wait until it has ended; how it ended is dropped, a cancellation of ours is not."""
     task.cancel()
@@ -302,11 +311,7 @@ async def run(settings: Settings) -> None:
             base_url=settings.gemini_base_url,
             max_concurrency=settings.gemini_max_concurrency,
             longest_call_s=settings.verdict_timeout_s,
-            cap=None
-            if shared is None
-            else shared.concurrency_cap(
-                settings.gemini_api_key.reveal(), settings.gemini_max_concurrency, settings.verdict_timeout_s
-            ),
+            cap=gemini_cap(shared, settings),
         )
         pacer = (
             None
@@ -473,11 +478,13 @@ async def ask_in_terminal(ask: Ask, settings: Settings) -> int:
         if store is not None:
             await store.close()
 
+    shared = await open_shared_limits(settings)
     llm = GeminiLLM(
         settings.gemini_api_key.reveal(),
         base_url=settings.gemini_base_url,
         max_concurrency=settings.gemini_max_concurrency,
         longest_call_s=settings.verdict_timeout_s,
+        cap=gemini_cap(shared, settings),
     )
     try:
         try:
@@ -487,6 +494,8 @@ async def ask_in_terminal(ask: Ask, settings: Settings) -> int:
         return await run_in_terminal(ask, panel, settings.debate_config(), llm, Console(soft_wrap=True))
     finally:
         await llm.aclose()
+        if shared is not None:
+            await shared.aclose()
 
 
 if __name__ == "__main__":

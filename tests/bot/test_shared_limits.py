@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+import redis.asyncio as redis
 
 from bot import shared_limits
 from bot.core.throttles import ConcurrencyCap, GlobalPacer, LocalCap, LocalPacer
+from bot.ratelimits import GLOBAL_RATE_PER_S, RateLimits
 from bot.shared_limits import SharedLimits
-from tests.redis_server import private_redis, shared_redis_url, unique_prefix
+from tests.redis_server import PrivateRedis, private_redis, shared_redis_url, unique_prefix
 
 TOKEN = "discord-token"
 KEY = "gemini-key"
@@ -238,3 +240,62 @@ async def test_a_redis_that_never_answers_holds_no_call_for_long(caplog: pytest.
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.usefixtures("quick_retry")
+async def test_a_redis_down_at_start_up_leaves_the_process_its_own_limits_until_it_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.shared_limits")
+    server = PrivateRedis(tmp_path)  # not started yet
+    async with coordinators(server.url, count=1) as (limits,):
+        assert not limits.sharing
+        cap = limits.concurrency_cap(KEY, 1, longest_call_s=10.0)
+        async with asyncio.timeout(1), cap.slot():
+            pass
+        await server.start()
+        try:
+            async with asyncio.timeout(5):
+                await until_sharing([limits])
+            async with asyncio.timeout(1), cap.slot():
+                assert await server_leases(server.url, cap.key) == 1
+            messages = [r.getMessage() for r in caplog.records if r.name == "bot.shared_limits"]
+            assert sum("unreachable" in message for message in messages) == 1
+            assert sum("shared again" in message for message in messages) == 1
+        finally:
+            await server.stop()
+
+
+async def server_leases(url: str, key: str) -> int:
+    """How many leases Redis holds under ``key``, read by a client of the test's own."""
+    client = redis.Redis.from_url(url)
+    try:
+        return int(await client.zcard(key))
+    finally:
+        await client.aclose()
+
+
+class CountingPacer:
+    def __init__(self) -> None:
+        self.departures = 0
+
+    async def depart(self) -> None:
+        self.departures += 1
+
+
+async def test_discord_requests_leave_through_the_pacer_they_are_given() -> None:
+    pacer = CountingPacer()
+    limits = RateLimits(pacer)
+    for _ in range(3):
+        async with limits.global_slot():
+            pass
+    assert pacer.departures == 3
+
+
+async def test_alone_discord_requests_keep_to_the_global_rate() -> None:
+    limits = RateLimits()
+    started = time.monotonic()
+    for _ in range(9):
+        async with limits.global_slot():
+            pass
+    assert time.monotonic() - started >= 8 / GLOBAL_RATE_PER_S * 0.95
