@@ -47,11 +47,13 @@ LEASE_MARGIN_S = 30.0
 DEFAULT_PREFIX = "parley:"
 
 # The next departure is kept as a float (seconds on the Redis clock); the wait is returned as a string,
-# since Redis turns a Lua number into an integer.
+# since Redis turns a Lua number into an integer. A departure a minute ahead (thousands of requests
+# queued) can only come from Redis's clock stepping back: it is forgotten.
 _RESERVE_DEPARTURE = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
 local departure = math.max(t, tonumber(redis.call('GET', KEYS[1]) or '0'))
+if departure > t + 60 then departure = t end
 redis.call('SET', KEYS[1], string.format('%.6f', departure + tonumber(ARGV[1])), 'PX', 60000)
 return string.format('%.6f', departure - t)
 """
@@ -219,7 +221,8 @@ class SharedCap:
     unreachable.
 
     A lease expires ``longest_call_s`` + :data:`LEASE_MARGIN_S` after it was taken, which only a holder
-    that died before giving it back ever reaches.
+    that died before giving it back ever reaches. Calls that started while Redis was away hold no lease:
+    just after it is back, the processes together may briefly have more calls in flight than the cap.
     """
 
     def __init__(self, limits: SharedLimits, key: str, size: int, longest_call_s: float) -> None:

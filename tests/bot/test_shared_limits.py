@@ -135,6 +135,20 @@ async def test_different_tokens_pace_apart() -> None:
     assert times[-1] - started < 79 / rate * 0.75
 
 
+async def test_a_departure_far_ahead_is_forgotten_as_a_clock_that_stepped_back() -> None:
+    url = await shared_redis_url()
+    async with coordinators(url, count=1) as (limits,):
+        pacer = limits.global_pacer(TOKEN, 50.0)
+        client = redis.Redis.from_url(url)
+        try:
+            await client.set(pacer.key, str(time.time() + 3600), px=60_000)
+        finally:
+            await client.aclose()
+        async with asyncio.timeout(0.5):
+            await pacer.depart()
+            await pacer.depart()
+
+
 async def test_the_lease_of_a_holder_that_died_expires() -> None:
     url = await shared_redis_url()
     async with coordinators(url) as (crashed, alive):
