@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     import discord
 
     from bot.client import ParleyBot
+    from bot.core.throttles import ConcurrencyCap
     from bot.settings import Settings
+    from bot.shared_limits import SharedLimits
     from bot.store import Store
     from bot.terminal import Ask
 
@@ -261,6 +263,26 @@ async def connect(bot: ParleyBot, settings: Settings, retries: GatewayRetries) -
     raise StartupError(f"cannot connect to Discord's gateway{gateway} within {STARTUP_TIMEOUT_S:g} s ({why})")
 
 
+async def open_shared_limits(settings: Settings) -> SharedLimits | None:
+    """The limits shared through ``REDIS_URL``, started (a Redis that does not answer only makes them per
+    process for now), or ``None`` without it."""
+    from bot.shared_limits import SharedLimits
+
+    if settings.redis_url is None:
+        return None
+    shared = SharedLimits(settings.redis_url.reveal())
+    await shared.start()
+    return shared
+
+
+def gemini_cap(shared: SharedLimits | None, settings: Settings) -> ConcurrencyCap | None:
+    """The Gemini cap every process using the key holds together, or ``None`` (per process)."""
+    if shared is None:
+        return None
+    key = settings.gemini_api_key.reveal()
+    return shared.concurrency_cap(key, settings.gemini_max_concurrency, settings.verdict_timeout_s)
+
+
 async def cancel_and_wait(task: asyncio.Task[None]) -> None:
     """Cancel ``task`` and wait until it has ended; how it ended is dropped, a cancellation of ours is not."""
     task.cancel()
@@ -273,6 +295,7 @@ async def run(settings: Settings) -> None:
     """Build the dependencies inside the running loop, run the bot, close everything on the way out."""
     from bot.client import ParleyBot
     from bot.gemini import GeminiLLM
+    from bot.ratelimits import GLOBAL_RATE_PER_S
 
     current = asyncio.current_task()
     assert current is not None
@@ -282,21 +305,30 @@ async def run(settings: Settings) -> None:
     logging.getLogger("discord.shard").addFilter(retries)
     try:
         store = await open_store(settings.database_url)
+        shared = await open_shared_limits(settings)
         llm = GeminiLLM(
             settings.gemini_api_key.reveal(),
             base_url=settings.gemini_base_url,
             max_concurrency=settings.gemini_max_concurrency,
             longest_call_s=settings.verdict_timeout_s,
+            cap=gemini_cap(shared, settings),
+        )
+        pacer = (
+            None
+            if shared is None
+            else shared.global_pacer(settings.discord_token.reveal(), GLOBAL_RATE_PER_S)
         )
         try:
             await llm.check_models(models_to_check(settings))
-            async with ParleyBot(settings=settings, llm=llm, store=store) as bot:
+            async with ParleyBot(settings=settings, llm=llm, store=store, global_pacer=pacer) as bot:
                 stopper.bot = bot
                 session = await connect(bot, settings, retries)
                 stopper.connected = True
                 await session
         finally:
             await llm.aclose()
+            if shared is not None:
+                await shared.aclose()
             await store.close()
     except asyncio.CancelledError:
         if not stopper.stopped_while_starting:
@@ -446,11 +478,13 @@ async def ask_in_terminal(ask: Ask, settings: Settings) -> int:
         if store is not None:
             await store.close()
 
+    shared = await open_shared_limits(settings)
     llm = GeminiLLM(
         settings.gemini_api_key.reveal(),
         base_url=settings.gemini_base_url,
         max_concurrency=settings.gemini_max_concurrency,
         longest_call_s=settings.verdict_timeout_s,
+        cap=gemini_cap(shared, settings),
     )
     try:
         try:
@@ -460,6 +494,8 @@ async def ask_in_terminal(ask: Ask, settings: Settings) -> int:
         return await run_in_terminal(ask, panel, settings.debate_config(), llm, Console(soft_wrap=True))
     finally:
         await llm.aclose()
+        if shared is not None:
+            await shared.aclose()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from bot.continuations import ContinuationService
 from bot.core.limits import Limits
 from bot.core.llm import LLM
 from bot.core.records import Storage
+from bot.core.throttles import GlobalPacer
 from bot.debates import CLOSING_WAIT_S, DebateService
 from bot.errors import report
 from bot.history import HistoryService
@@ -129,14 +130,21 @@ class ParleyBot(commands.AutoShardedBot):
     """Parley on Discord: slash commands only, the ``guilds`` intent only, and it never pings anyone."""
 
     def __init__(
-        self, *, settings: Settings, llm: LLM, store: Storage, purge_every_s: float = PURGE_EVERY_S
+        self,
+        *,
+        settings: Settings,
+        llm: LLM,
+        store: Storage,
+        purge_every_s: float = PURGE_EVERY_S,
+        global_pacer: GlobalPacer | None = None,
     ) -> None:
-        """``purge_every_s``: how often debates past their server's retention are deleted."""
+        """``purge_every_s``: how often debates past their server's retention are deleted;
+        ``global_pacer``: spaces requests under Discord's global limit (this process alone by default)."""
         # Parley never joins voice: spare operators discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Every REST URL discord.py builds, webhooks and interaction callbacks included, starts here.
         Route.BASE = settings.discord_api_base
-        self.rate_limits = RateLimits()
+        self.rate_limits = RateLimits(global_pacer)
         shards: dict[str, Any] = {}
         if settings.shard_count is not None:
             shards["shard_count"] = settings.shard_count

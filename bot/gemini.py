@@ -9,6 +9,7 @@ timeout. Everything else becomes an :class:`~bot.core.llm.LLMFailure` with a rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -33,6 +34,7 @@ from bot.core.llm import (
     Thinking,
     TokenUsage,
 )
+from bot.core.throttles import ConcurrencyCap, LocalCap
 from bot.core.translation import N_
 
 log = logging.getLogger(__name__)
@@ -271,7 +273,8 @@ class GeminiLLM:
     """The :class:`~bot.core.llm.LLM` protocol on google-genai's ``client.aio``.
 
     Create it inside the running event loop and ``await aclose()`` it on shutdown. ``max_concurrency``
-    caps calls in flight across the whole process; backoff sleeps do not hold a slot. ``longest_call_s``
+    caps calls in flight across the whole process, or ``cap`` across every process sharing it (a stream
+    holds its slot until it ends); backoff sleeps do not hold a slot. ``longest_call_s``
     is the longest budget any request gets: the SDK's own timeout, which caps every request and stream,
     never cuts one shorter than its budget (each attempt is bounded by its own budget here).
     """
@@ -284,6 +287,7 @@ class GeminiLLM:
         max_concurrency: int = 32,
         longest_call_s: float = 90.0,
         rng: random.Random | None = None,
+        cap: ConcurrencyCap | None = None,
     ) -> None:
         asyncio.get_running_loop()  # fail fast if built outside the loop that will use it
         # The SDK's own session trusts the environment, which makes aiohttp look for ~/.netrc in a worker
@@ -305,7 +309,7 @@ class GeminiLLM:
                 aiohttp_client=self._session,
             ),
         )
-        self._limiter = asyncio.Semaphore(max_concurrency)
+        self._cap = cap or LocalCap(max_concurrency)
         self._rng = rng or random.Random()
 
     async def aclose(self) -> None:
@@ -364,8 +368,16 @@ class GeminiLLM:
             tools=[GOOGLE_SEARCH] if request.grounded else None,
         )
 
-    async def _attempts(self, request: LLMRequest, attempt_once: Callable[[int], Awaitable[T]]) -> T:
+    async def _attempts(
+        self,
+        request: LLMRequest,
+        attempt_once: Callable[[int], Awaitable[T]],
+        keep_slot: contextlib.AsyncExitStack | None = None,
+    ) -> T:
         """Run ``attempt_once(attempt)`` until it succeeds, fails for good or time runs out.
+
+        Each attempt holds a slot of the cap; the successful one's slot is handed to ``keep_slot`` when
+        given (a stream holds it until it ends), else given back.
 
         Each attempt is bounded by the time left (per-request ``HttpOptions`` would cost the SDK a deep
         copy of its options on every call; the client-wide timeout stays as a backstop).
@@ -380,8 +392,13 @@ class GeminiLLM:
         while (remaining := deadline - loop.time()) >= MIN_ATTEMPT_S:
             attempt += 1
             try:
-                async with self._limiter, asyncio.timeout(remaining):
-                    return await attempt_once(attempt)
+                async with contextlib.AsyncExitStack() as slot:
+                    await slot.enter_async_context(self._cap.slot())
+                    async with asyncio.timeout(remaining):
+                        result = await attempt_once(attempt)
+                    if keep_slot is not None:
+                        await keep_slot.enter_async_context(slot.pop_all())
+                    return result
             except LLMFailure:
                 raise
             except errors.APIError as error:
@@ -427,7 +444,20 @@ class GeminiLLM:
             first = await anext(aiter(stream), None)
             return attempt, stream, first
 
-        attempts, stream, chunk = await self._attempts(request, open_stream)
+        async with contextlib.AsyncExitStack() as slot:
+            attempts, stream, chunk = await self._attempts(request, open_stream, keep_slot=slot)
+            async with contextlib.aclosing(self._read_stream(request, attempts, stream, chunk)) as read:
+                async for completion in read:
+                    yield completion
+
+    async def _read_stream(
+        self,
+        request: LLMRequest,
+        attempts: int,
+        stream: AsyncIterator[types.GenerateContentResponse],
+        chunk: types.GenerateContentResponse | None,
+    ) -> AsyncGenerator[Completion, None]:
+        """Every cumulative text of an opened stream whose first chunk is ``chunk``, then its completion."""
         text = ""
         last: types.GenerateContentResponse | None = None
         grounding: Grounding | None = None

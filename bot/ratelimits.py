@@ -22,6 +22,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.core.throttles import GlobalPacer, LocalPacer
+
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
@@ -52,7 +54,8 @@ def _message_request(method: str, path: str) -> _RequestKey | None:
 
 
 GLOBAL_RATE_PER_S = 40.0
-"""Requests per second this process allows itself on routes under Discord's global limit (50/s)."""
+"""Requests per second Parley allows itself on routes under Discord's global limit (50/s per token): this
+process alone, or every process together when they share Redis (``REDIS_URL``)."""
 FORGET_AFTER_S = 60.0
 """A bucket is forgotten this long after its window ended: it says nothing any more (bounded memory)."""
 
@@ -74,7 +77,9 @@ class RateLimits:
     has one sender, with at most one request in flight, so the next accepted request is that one.
     """
 
-    def __init__(self, global_rate_per_s: float = GLOBAL_RATE_PER_S) -> None:
+    def __init__(self, global_pacer: GlobalPacer | None = None) -> None:
+        """``global_pacer``: spaces requests under the global limit; this process alone at
+        :data:`GLOBAL_RATE_PER_S` unless given one shared by every process using the token."""
         self.trace_config = aiohttp.TraceConfig()
         self.trace_config.on_request_end.append(self._on_request_end)
         self.trace_config.on_response_chunk_received.append(self._on_response_body)
@@ -83,9 +88,7 @@ class RateLimits:
         self._accept_waiters: dict[
             tuple[int, MessageRequest, int | None], list[asyncio.Future[JSON | None]]
         ] = {}
-        self._interval = 1.0 / global_rate_per_s
-        self._last_global = float("-inf")
-        self._global_turn = asyncio.Lock()
+        self._global_pacer = global_pacer or LocalPacer(GLOBAL_RATE_PER_S)
 
     @staticmethod
     def _now() -> float:
@@ -183,14 +186,7 @@ class RateLimits:
 
     @contextlib.asynccontextmanager
     async def global_slot(self) -> AsyncIterator[None]:
-        """Wait, first come first served, until ``1 / rate`` after the previous request actually left.
-
-        Spacing from actual departures, not from a schedule: a busy event loop wakes sleepers late, and
-        scheduled turns that were missed would then leave together, over the limit within one window.
-        """
-        async with self._global_turn:
-            wait = self._last_global + self._interval - self._now()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._last_global = self._now()
+        """Wait for this request's turn under Discord's global limit (see :class:`GlobalPacer`); the
+        request leaves inside."""
+        await self._global_pacer.depart()
         yield

@@ -85,6 +85,9 @@ class Settings:
     discord_api_base: str = DEFAULT_DISCORD_API_BASE
     gemini_base_url: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
+    redis_url: Secret | None = None
+    """Where the limits every process shares are kept; ``None``: each process keeps its own. A secret:
+    it may hold a password."""
     persona_model: str = DEFAULT_PERSONA_MODEL
     verdict_model: str = DEFAULT_VERDICT_MODEL
     allowed_models: tuple[str, ...] = (DEFAULT_PERSONA_MODEL, DEFAULT_VERDICT_MODEL)
@@ -168,6 +171,31 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(f"{name} must be an http:// or https:// URL, got {value!r}: {_where(name)}")
     return value.rstrip("/")
+
+
+def _redis_url(env: Mapping[str, str]) -> Secret | None:
+    """``REDIS_URL``, or one line saying what is wrong with it (its password, if any, left out)."""
+    value = env.get("REDIS_URL", "").strip()
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        database = parts.path.lstrip("/")
+        usable = (
+            parts.scheme in ("redis", "rediss")
+            and bool(parts.hostname)
+            and parts.port != 0
+            and (not database or database.isdigit())
+        )
+    except ValueError:  # a port that is not a number, or out of range
+        usable = False
+    if not usable:
+        shown = "a URL with credentials" if "@" in value else repr(value)
+        raise SettingsError(
+            f"REDIS_URL must be a redis:// or rediss:// URL such as redis://localhost:6379/0, got {shown}: "
+            f"{_where('REDIS_URL')}"
+        )
+    return Secret(value)
 
 
 def _number(
@@ -283,6 +311,7 @@ def settings_from(env: Mapping[str, str], *, discord: bool = True) -> Settings:
         discord_api_base=_url(env, "DISCORD_API_BASE") or DEFAULT_DISCORD_API_BASE,
         gemini_base_url=_url(env, "GEMINI_BASE_URL"),
         database_url=_word(env, "DATABASE_URL", DEFAULT_DATABASE_URL),
+        redis_url=_redis_url(env),
         persona_model=persona_model,
         verdict_model=verdict_model,
         allowed_models=allowed_models,

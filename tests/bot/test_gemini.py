@@ -25,7 +25,9 @@ from bot.core.llm import (
     output_budget,
 )
 from bot.gemini import JSON_MIME_TYPE, THINKING_BUDGETS, GeminiLLM, GeminiSetupError
+from bot.shared_limits import SharedLimits
 from tests.fakes.fake_gemini import FakeGemini, Fault, Reply, Usage, WebSource, even_chunks
+from tests.redis_server import shared_redis_url, unique_prefix
 
 KEY = "test-gemini-key"
 MODEL = "gemini-3.1-flash-lite"
@@ -223,6 +225,62 @@ async def test_the_process_wide_cap_bounds_calls_in_flight(gemini: FakeGemini) -
     assert second.t_received < earliest_end
     assert third.t_received >= earliest_end
     assert fourth.t_received >= earliest_end
+
+
+async def test_a_stream_holds_its_slot_until_its_last_event(gemini: FakeGemini) -> None:
+    gemini.script("Chair", Reply("one two three", chunks=["one ", "two ", "three"], chunk_delay=0.15))
+    gemini.script("Rebel", Reply("quick"))
+    capped = GeminiLLM(KEY, base_url=gemini.base_url, max_concurrency=1)
+
+    async def verdict() -> str:
+        return [snapshot async for snapshot in capped.stream(request("Chair"))][-1].text
+
+    try:
+        streamed = asyncio.create_task(verdict())
+        await gemini.wait_for_calls(1)
+        await asyncio.sleep(0.05)  # the first chunk has arrived
+        answer = await capped.generate(request())
+        assert streamed.done()  # the generation waited for the whole stream
+        assert (await streamed, answer.text) == ("one two three", "quick")
+    finally:
+        await capped.aclose()
+    assert gemini.most_in_flight == 1
+
+
+async def test_processes_sharing_a_cap_through_redis_hold_at_most_its_size_together(
+    gemini: FakeGemini,
+) -> None:
+    gemini.script("Rebel", Reply("slow", latency=0.1))
+    gemini.script("Chair", Reply("one two", chunks=["one ", "two"], chunk_delay=0.1))
+    url = await shared_redis_url()
+    prefix = unique_prefix()
+    processes = [SharedLimits(url, prefix=prefix) for _ in range(2)]
+    llms = [
+        GeminiLLM(
+            KEY,
+            base_url=gemini.base_url,
+            max_concurrency=2,
+            cap=limits.concurrency_cap(KEY, 2, longest_call_s=5.0),
+        )
+        for limits in processes
+    ]
+
+    async def verdict(llm: GeminiLLM) -> str:
+        return [snapshot async for snapshot in llm.stream(request("Chair"))][-1].text
+
+    try:
+        for limits in processes:
+            await limits.start()
+        answers = await asyncio.gather(
+            *(llm.generate(request()) for llm in llms for _ in range(3)), *(verdict(llm) for llm in llms)
+        )
+    finally:
+        for llm in llms:
+            await llm.aclose()
+        for limits in processes:
+            await limits.aclose()
+    assert len(answers) == 8
+    assert gemini.most_in_flight == 2  # alone, each process would have had 2 in flight: 4 together
 
 
 async def test_the_thinking_level_is_sent_as_a_budget_googles_published_types_define(

@@ -299,3 +299,51 @@ def test_the_terminal_mode_needs_only_the_gemini_key() -> None:
         settings_from({"DISCORD_TOKEN": "a-token"}, discord=False)
     with pytest.raises(SettingsError, match="DISCORD_TOKEN is missing"):
         settings_from({"GEMINI_API_KEY": "a-key"})
+
+
+def test_without_redis_url_each_process_keeps_its_own_limits() -> None:
+    assert settings_from(REQUIRED).redis_url is None
+    assert settings_from({**REQUIRED, "REDIS_URL": "  "}).redis_url is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://localhost:6379/0",
+        "redis://127.0.0.1",
+        "rediss://default:secret@redis.example:6380/2",
+        "redis://:secret@[::1]:6379",
+    ],
+)
+def test_redis_url_takes_redis_and_rediss_urls_and_keeps_them_secret(url: str) -> None:
+    settings = settings_from({**REQUIRED, "REDIS_URL": f" {url} "})
+    assert settings.redis_url is not None
+    assert settings.redis_url.reveal() == url
+    assert "secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:6379",
+        "http://localhost:6379",
+        "redis://",
+        "redis://host:port",
+        "redis://host/db",
+        "unix:///r",
+    ],
+)
+def test_a_redis_url_that_is_not_one_is_refused_in_one_line(url: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from({**REQUIRED, "REDIS_URL": url})
+    assert str(caught.value) == (
+        f"REDIS_URL must be a redis:// or rediss:// URL such as redis://localhost:6379/0, got {url!r}: "
+        "set REDIS_URL in the environment or in .env (see .env.example)"
+    )
+
+
+def test_a_refused_redis_url_never_shows_its_password() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from({**REQUIRED, "REDIS_URL": "redis://user:hunter2@host:99999/0"})
+    assert "hunter2" not in str(caught.value)
+    assert "got a URL with credentials" in str(caught.value)

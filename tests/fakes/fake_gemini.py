@@ -1264,6 +1264,11 @@ class FakeGemini:
         self._port: int | None = None
         self._arrival = asyncio.Event()
         self._closing = asyncio.Event()
+        self.in_flight = 0
+        """``generateContent``/``streamGenerateContent`` requests being answered now (a stream until its
+        last event): a plain counter, as the caller's concurrency cap sees them."""
+        self.most_in_flight = 0
+        """The most requests that were ever in flight at once (the high-water mark of :attr:`in_flight`)."""
 
     @property
     def base_url(self) -> str:
@@ -1330,6 +1335,14 @@ class FakeGemini:
     # ------------------------------------------------------------------------------------------ handlers
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         version = request.match_info["version"]
         model, _, method = request.match_info["target"].partition(":")
         if method not in _METHODS:

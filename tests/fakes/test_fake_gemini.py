@@ -195,6 +195,27 @@ async def test_stream_yields_scripted_chunks_in_order(gem: FakeGemini, client: g
     assert call.t_responded - call.t_received >= 2 * 0.05
 
 
+async def test_the_most_calls_in_flight_at_once_are_counted_streams_until_their_last_event(
+    gem: FakeGemini, client: genai.Client
+) -> None:
+    gem.script("slow", Reply("slow answer", latency=0.1))
+    gem.script("streamer", Reply("a b c", chunks=["a ", "b ", "c"], chunk_delay=0.1))
+    assert (gem.in_flight, gem.most_in_flight) == (0, 0)
+    await generate(client, "slow", stream=False)
+    assert (gem.in_flight, gem.most_in_flight) == (0, 1)
+    await asyncio.gather(
+        *(generate(client, "slow", stream=False) for _ in range(2)), generate(client, "streamer", stream=True)
+    )
+    assert (gem.in_flight, gem.most_in_flight) == (0, 3)
+    # A stream is in flight until its last event: calls arriving meanwhile count with it.
+    stream = asyncio.create_task(generate(client, "streamer", stream=True))
+    await gem.wait_for_calls(5)
+    await asyncio.sleep(0.05)  # its first event has gone out; two more are to come
+    await asyncio.gather(*(generate(client, "slow", stream=False) for _ in range(3)))
+    await stream
+    assert (gem.in_flight, gem.most_in_flight) == (0, 4)
+
+
 async def test_stream_wire_framing_is_sse_data_lines_with_crlf(gem: FakeGemini) -> None:
     gem.script(lambda call: True, Reply("ab", chunks=["a", "b"]))
     url = f"{gem.base_url}/v1/models/{FLASH}:streamGenerateContent?alt=sse"
