@@ -17,6 +17,7 @@ from bot.core.limits import next_reset, utc_now
 from bot.core.records import RETENTION_MAX_DAYS
 from bot.core.render import audit_embed, usage_embed
 from bot.core.text import quoted
+from bot.core.translation import ngettext
 from bot.errors import UserFacingError, acknowledge_privately, send_private
 from bot.moderation import ModeratorGroup
 
@@ -220,10 +221,16 @@ class ParleyCog(commands.Cog):
     async def forget(self, interaction: discord.Interaction[ParleyBot], member: discord.User) -> None:
         assert interaction.guild_id is not None
         await acknowledge_privately(interaction)
-        deleted, running = await self.bot.privacy.forget_member(
+        deleted, running, votes = await self.bot.privacy.forget_member(
             interaction.guild_id, interaction.user.id, member.id
         )
         reply = f"Deleted {deleted} {'debate' if deleted == 1 else 'debates'} {member.mention} started here."
+        if votes:
+            reply += " " + ngettext(
+                "Their vote on a debate here was deleted too.",
+                "Their {count} votes on debates here were deleted too.",
+                votes,
+            ).format(count=votes)
         if running:
             reply += (
                 f" {running} still running {'is' if running == 1 else 'are'} kept: run this again once "

@@ -1,7 +1,7 @@
 """Deleting what Parley keeps: the :class:`~bot.core.records.PrivacyStore` on the database.
 
-A debate's replies are deleted with it, explicitly (the foreign key's ``ON DELETE CASCADE`` also covers
-a debate that finished while the deletion ran). Forgetting a server locks its row first, like every
+A debate's replies and votes are deleted with it, explicitly (the foreign keys' ``ON DELETE CASCADE`` also
+cover a debate that finished while the deletion ran). Forgetting a server locks its row first, like every
 settings write, so that no change to its panel or settings lands in between and the cache is left
 holding the defaults.
 """
@@ -15,15 +15,24 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.panel import DEFAULT, GuildSettings
-from bot.core.records import DebateStatus
+from bot.core.records import DebateStatus, Forgotten
 from bot.store.panels import Panels
-from bot.store.schema import audit_log, debate_replies, debates, guilds, personas, token_usage
+from bot.store.schema import (
+    audit_log,
+    debate_replies,
+    debate_votes,
+    debates,
+    guilds,
+    personas,
+    token_usage,
+)
 
 
 async def _delete_debates(connection: AsyncConnection, *conditions: Any) -> int:
-    """Delete the debates matching ``conditions`` and their replies; returns how many debates."""
+    """Delete the debates matching ``conditions``, their replies and votes; returns how many debates."""
     chosen = select(debates.c.id).where(*conditions)
-    await connection.execute(delete(debate_replies).where(debate_replies.c.debate_id.in_(chosen)))
+    for table in (debate_replies, debate_votes):
+        await connection.execute(delete(table).where(table.c.debate_id.in_(chosen)))
     result = await connection.execute(delete(debates).where(*conditions))
     return int(result.rowcount)
 
@@ -46,10 +55,18 @@ class Privacy(Panels):
                 debates.c.status != DebateStatus.RUNNING.value,
             )
 
-    async def forget_member(self, guild_id: int, actor_id: int, member_id: int) -> tuple[int, int]:
+    async def forget_member(self, guild_id: int, actor_id: int, member_id: int) -> Forgotten:
         of_member = (debates.c.guild_id == guild_id, debates.c.user_id == member_id)
+        in_guild = select(debates.c.id).where(debates.c.guild_id == guild_id)
         async with self._database.write() as connection:
             await self._lock_guild(connection, guild_id)
+            votes = (
+                await connection.execute(
+                    delete(debate_votes).where(
+                        debate_votes.c.user_id == member_id, debate_votes.c.debate_id.in_(in_guild)
+                    )
+                )
+            ).rowcount
             deleted = await _delete_debates(
                 connection, *of_member, debates.c.status != DebateStatus.RUNNING.value
             )
@@ -61,11 +78,11 @@ class Privacy(Panels):
                 guild_id,
                 actor_id,
                 "forget",
-                f"deleted {deleted} debates started by member {member_id}",
+                f"deleted {deleted} debates started by member {member_id} and {votes} of their votes",
                 None,
-                {"member_id": member_id, "deleted": deleted, "running": running},
+                {"member_id": member_id, "deleted": deleted, "running": running, "votes": votes},
             )
-        return deleted, int(running)
+        return Forgotten(deleted, int(running), int(votes))
 
     async def forget_guild(self, guild_id: int) -> int:
         async with self._database.write() as connection:
