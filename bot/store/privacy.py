@@ -78,7 +78,8 @@ class Privacy(Panels):
                 guild_id,
                 actor_id,
                 "forget",
-                f"deleted {deleted} debates started by member {member_id} and {votes} of their votes",
+                f"deleted {deleted} debates started by member {member_id}"
+                + (f" and {votes} of their votes" if votes else ""),
                 None,
                 {"member_id": member_id, "deleted": deleted, "running": running, "votes": votes},
             )

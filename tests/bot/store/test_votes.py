@@ -154,6 +154,7 @@ async def test_votes_go_with_their_debate_their_server_and_the_member_who_asks_t
         ]
     )
     entry, *_ = await store.audit_log(GUILD)
+    assert entry.summary == f"deleted 1 debates started by member {LEIA} and 2 of their votes"
     assert entry.after == {"member_id": LEIA, "deleted": 1, "running": 0, "votes": 2}
 
     # The server's retention deletes Han's debate here, votes and all.
