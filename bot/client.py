@@ -29,7 +29,8 @@ from bot.privacy import PURGE_EVERY_S, PrivacyService, stop_task
 from bot.ratelimits import RateLimits
 from bot.recovery import recover
 from bot.settings import Settings
-from bot.ui import StopButton, TranscriptButton
+from bot.ui import StopButton, TranscriptButton, VoteButton
+from bot.votes import VoteService
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ class ParleyBot(commands.AutoShardedBot):
         self._purge_every_s = purge_every_s
         self._purge: asyncio.Task[None] | None = None
         self.history = HistoryService(store, usual_verdict_model=settings.verdict_model)
+        self.votes = VoteService(store, self.rate_limits)
         self._recovery: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -188,7 +190,7 @@ class ParleyBot(commands.AutoShardedBot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # A press is answered whichever run of the bot showed the button.
-        self.add_dynamic_items(StopButton, TranscriptButton)
+        self.add_dynamic_items(StopButton, TranscriptButton, VoteButton)
         await self.tree.set_translator(CatalogueTranslator())  # command names in bot/locales/*
         await self.sync_commands()
 
