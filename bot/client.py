@@ -266,8 +266,9 @@ class ParleyBot(commands.AutoShardedBot):
         await self.close()
 
     async def close(self) -> None:
-        """Stop the retention purge, then disconnect."""
+        """Stop the retention purge and the refreshes of votes, then disconnect."""
         await stop_task(self._purge)
+        await self.votes.close()
         await super().close()
 
     async def interrupt_running(self, wait_s: float, why: str) -> int:

@@ -74,6 +74,15 @@ class VoteService:
         if interaction.message is not None:
             self._refresh(interaction.message, record)
 
+    async def close(self) -> None:
+        """Stop refreshing (the bot is closing): the votes are kept, and the next press shows them."""
+        tasks = [refresh.task for refresh in self._refreshes.values() if refresh.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        self._refreshes.clear()
+
     def _refresh(self, message: discord.Message, record: int) -> None:
         """Have ``message`` show the current votes: now, or once its interval since the last edit ends."""
         refresh = self._refreshes.get(message.id)

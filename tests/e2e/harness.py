@@ -30,6 +30,8 @@ GEMINI_KEY = "e2e-gemini-key"
 PERSONA_MODEL = "gemini-3.1-flash-lite"
 VERDICT_MODEL = "gemini-3.5-flash"
 FINAL_MARKERS = ("✅ done in", "❌ failed:", "⏹️ stopped by")
+CROWD_TITLE = "👥 The crowd"
+"""The title of the crowd's votes, the last embed under every verdict."""
 DEBATE_WAIT_S = 30
 
 JSON = dict[str, Any]

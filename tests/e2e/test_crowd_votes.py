@@ -18,6 +18,7 @@ from sqlalchemy import delete
 from bot.core.personas import DEFAULT_PANEL
 from bot.store import debates, make_engine
 from tests.e2e.harness import (
+    CROWD_TITLE,
     DISCORD_TOKEN,
     GEMINI_KEY,
     DebateRun,
@@ -31,7 +32,7 @@ from tests.fakes.fake_gemini import FakeGemini, GeminiCall, Outcome, Reply
 pytestmark = pytest.mark.e2e
 
 JSON = dict[str, Any]
-CROWD_TITLE = "👥 The crowd"
+
 STANCES = {
     "Rebel Pilot": "for",
     "Imperial Officer": "against",
