@@ -30,7 +30,8 @@ from bot.privacy import PURGE_EVERY_S, PrivacyService, stop_task
 from bot.ratelimits import RateLimits
 from bot.recovery import recover
 from bot.settings import Settings
-from bot.ui import AnotherRoundButton, FollowUpButton, StopButton, TranscriptButton
+from bot.ui import AnotherRoundButton, FollowUpButton, StopButton, TranscriptButton, VoteButton
+from bot.votes import VoteService
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,7 @@ class ParleyBot(commands.AutoShardedBot):
         self._purge_every_s = purge_every_s
         self._purge: asyncio.Task[None] | None = None
         self.history = HistoryService(store, usual_verdict_model=settings.verdict_model)
+        self.votes = VoteService(store, self.rate_limits)
         self._recovery: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -194,7 +196,7 @@ class ParleyBot(commands.AutoShardedBot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # A press is answered whichever run of the bot showed the button.
-        self.add_dynamic_items(StopButton, TranscriptButton, AnotherRoundButton, FollowUpButton)
+        self.add_dynamic_items(StopButton, TranscriptButton, AnotherRoundButton, FollowUpButton, VoteButton)
         await self.tree.set_translator(CatalogueTranslator())  # command names in bot/locales/*
         await self.sync_commands()
 
@@ -270,8 +272,9 @@ class ParleyBot(commands.AutoShardedBot):
         await self.close()
 
     async def close(self) -> None:
-        """Stop the retention purge, then disconnect."""
+        """Stop the retention purge and the refreshes of votes, then disconnect."""
         await stop_task(self._purge)
+        await self.votes.close()
         await super().close()
 
     async def interrupt_running(self, wait_s: float, why: str) -> int:

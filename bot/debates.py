@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 import discord
 
 from bot.admission import Admission, Ticket
+from bot.core.crowd import crowd_embed, final_stances
 from bot.core.debate import (
     DebateConfig,
     DebateFailed,
@@ -409,11 +410,15 @@ class DebateService:
                     debate.usage += event.outcome.usage
                     if event.fallback_from is not None:
                         debate.usage += event.fallback_from.usage
+                    crowd = crowd_embed(debate.panel, final_stances(debate.panel, event.positions), {})
                     debate.queue.add_verdict(
-                        verdict_embeds(
-                            event.outcome, event.stats, event.positions, event.fallback_from, written
-                        ),
-                        verdict_controls(debate.record),
+                        [
+                            *verdict_embeds(
+                                event.outcome, event.stats, event.positions, event.fallback_from, written
+                            ),
+                            crowd,  # last: the votes refresh it in place
+                        ],
+                        verdict_controls(debate.record, debate.panel),
                     )
                     if isinstance(event.outcome, PersonaReply):
                         state = done_state(event.stats.wall_s)

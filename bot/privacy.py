@@ -14,7 +14,7 @@ from datetime import datetime
 from bot.admission import Admission
 from bot.core.limits import utc_now
 from bot.core.panel import GuildSettings
-from bot.core.records import Storage, retention_cutoff
+from bot.core.records import Forgotten, Storage, retention_cutoff
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,17 @@ class PrivacyService:
         """Keep the server's debates ``days`` days (0: keep them), audited; applies at the next purge."""
         return await self._store.set_retention(guild_id, actor_id, days or None)
 
-    async def forget_member(self, guild_id: int, actor_id: int, member_id: int) -> tuple[int, int]:
-        """Delete the debates ``member_id`` started here; returns (deleted, still running)."""
-        deleted, running = await self._store.forget_member(guild_id, actor_id, member_id)
-        log.info("forgot %d debates of a member in guild %s (%d running kept)", deleted, guild_id, running)
-        return deleted, running
+    async def forget_member(self, guild_id: int, actor_id: int, member_id: int) -> Forgotten:
+        """Delete the debates ``member_id`` started here and their votes on this server's debates."""
+        forgotten = await self._store.forget_member(guild_id, actor_id, member_id)
+        log.info(
+            "forgot %d debates and %d votes of a member in guild %s (%d running kept)",
+            forgotten.debates,
+            forgotten.votes,
+            guild_id,
+            forgotten.running,
+        )
+        return forgotten
 
     async def guild_removed(self, guild_id: int) -> int:
         """Parley left the server: interrupt its running debates, then delete everything of it."""

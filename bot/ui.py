@@ -1,4 +1,5 @@
-"""Interactive pieces: confirmation buttons, the persona editing modal and a debate's Stop button.
+"""Interactive pieces: confirmation buttons, the persona editing modal, a debate's Stop button and the
+controls under its verdict (vote buttons, Transcript).
 
 They answer later than the command that showed them (a modal can be submitted up to 15 minutes on), so
 each checks the member again when it is used: a member who lost the right in between changes nothing.
@@ -10,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
 from discord import app_commands
 
+from bot.core.crowd import vote_button_label
 from bot.core.limits import Refused
 from bot.core.personas import PRESET_TITLES, Persona
 from bot.core.render import CONTENT_LIMIT
@@ -323,6 +325,47 @@ class AnotherRoundButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.Vie
             await report(interaction, error)
 
 
+VOTES_PER_ROW = 5
+"""Buttons in one row (Discord's limit): a panel of ten fills rows 0 and 1."""
+VOTE_TEMPLATE = r"parley:vote:(?P<record>[0-9]+):(?P<position>[0-9]+)"
+"""A vote button's custom_id: the debate's record id and the persona's place in its panel."""
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE):
+    """One persona's button under a verdict: a press is the member's vote for it as the most convincing
+    (one vote each; pressing another persona changes it). The vote service records it, answers privately
+    and refreshes the verdict's crowd embed."""
+
+    def __init__(self, record: int, position: int, label: str = "") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or str(position + 1),
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"parley:vote:{record}:{position}",
+                row=position // VOTES_PER_ROW,
+            )
+        )
+        self.record = record
+        self.position = position
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> VoteButton:
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(int(match["record"]), int(match["position"]), label or "")
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await interaction.client.votes.vote(interaction, self.record, self.position)
+        except Exception as error:
+            await report(interaction, error)
+
+
 FOLLOW_UP_TEMPLATE = r"parley:followup:(?P<record>[0-9]+)"
 """The Follow-up button's custom_id: the debate's record id."""
 
@@ -398,10 +441,13 @@ class FollowUpModal(discord.ui.Modal):
         await report(interaction, error)
 
 
-def verdict_controls(record: int) -> discord.ui.View:
-    """The components under a debate's verdict (on its last message). They answer by record id, so they
-    keep working after a restart."""
+def verdict_controls(record: int, panel: Sequence[Persona]) -> discord.ui.View:
+    """The components under a debate's verdict (on its last message): a vote button per persona of its
+    ``panel`` (rows 0 and 1), then the actions on the debate. They answer by record id, so they keep
+    working after a restart."""
     view = discord.ui.View(timeout=None)
+    for position, persona in enumerate(panel[: VOTES_PER_ROW * VERDICT_ACTIONS_ROW]):
+        view.add_item(VoteButton(record, position, vote_button_label(persona)))
     view.add_item(AnotherRoundButton(record))
     view.add_item(FollowUpButton(record))
     view.add_item(TranscriptButton(record))

@@ -237,7 +237,7 @@ class ParleyCog(commands.Cog):
     async def forget(self, interaction: discord.Interaction[ParleyBot], member: discord.User) -> None:
         assert interaction.guild_id is not None
         await acknowledge_privately(interaction)
-        deleted, running = await self.bot.privacy.forget_member(
+        deleted, running, votes = await self.bot.privacy.forget_member(
             interaction.guild_id, interaction.user.id, member.id
         )
         reply = ngettext(
@@ -245,6 +245,12 @@ class ParleyCog(commands.Cog):
             "Deleted {count} debates {member} started here.",
             deleted,
         ).format(count=deleted, member=member.mention)
+        if votes:
+            reply += " " + ngettext(
+                "Their vote on a debate here was deleted too.",
+                "Their {count} votes on debates here were deleted too.",
+                votes,
+            ).format(count=votes)
         if running:
             reply += " " + ngettext(
                 "{count} still running is kept: run this again once it has ended.",

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from bot.core.debate import DebateStats, PersonaFailure, PersonaReply
 from bot.core.panel import PanelStore
@@ -244,12 +244,58 @@ class DebateStore(Protocol):
         ...
 
 
+class NoSuchDebate(LookupError):
+    """The debate is not recorded (any more: the server's retention or a ``/parley forget`` deleted it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DebateStanding:
+    """What the crowd's votes on a debate are set against: its server, its panel and where each persona
+    ended up (its stance in the last round it answered; None when it never answered)."""
+
+    guild_id: int
+    panel: tuple[Persona, ...]
+    stances: tuple[Stance | None, ...]
+
+
+class VoteStore(Protocol):
+    """The crowd's votes: each member's choice of the most convincing persona of a debate, one per member.
+
+    Votes are deleted with their debate."""
+
+    async def cast_vote(self, debate_id: int, user_id: int, position: int) -> int | None:
+        """Record that ``user_id`` finds the persona at panel ``position`` the most convincing, in place of
+        any earlier vote of theirs on the debate; returns the position they voted for before (None: their
+        first vote). Raises :class:`NoSuchDebate` when the debate is not recorded."""
+        ...
+
+    async def vote_counts(self, debate_id: int) -> dict[int, int]:
+        """Votes per panel position, positions nobody voted for left out."""
+        ...
+
+    async def debate_standing(self, debate_id: int) -> DebateStanding | None:
+        """The debate's server, panel and final stances; None when it is not recorded."""
+        ...
+
+
+class Forgotten(NamedTuple):
+    """What ``/parley forget`` deleted of a member in a server."""
+
+    debates: int
+    """The finished debates they started."""
+    running: int
+    """Their debates still running, and so kept."""
+    votes: int
+    """Their votes on the server's debates (others' debates included)."""
+
+
 class PrivacyStore(Protocol):
     """Deleting what Parley keeps: debates past a server's retention, a member's debates, a whole server.
 
-    Deleting a debate deletes its replies and its continuations (they quote it and answer it), counted
-    with it. Running debates are left alone by the first two: they are still being recorded (and are at
-    most minutes old); so is a debate with a continuation still running, and that whole chain from it."""
+    Deleting a debate deletes its replies, its votes and its continuations (they quote it and answer it),
+    counted with it. Running debates are left alone by the first two: they are still being recorded (and
+    are at most minutes old); so is a debate with a continuation still running, and that whole chain from
+    it."""
 
     async def retention_days(self) -> dict[int, int]:
         """Every server that set a retention, and its number of days."""
@@ -259,16 +305,16 @@ class PrivacyStore(Protocol):
         """Delete the server's finished debates started before ``cutoff``; returns how many."""
         ...
 
-    async def forget_member(self, guild_id: int, actor_id: int, member_id: int) -> tuple[int, int]:
-        """Delete the finished debates ``member_id`` started in the server, audited (counts only, none of
-        their content); returns (deleted, still running and so kept)."""
+    async def forget_member(self, guild_id: int, actor_id: int, member_id: int) -> Forgotten:
+        """Delete the finished debates ``member_id`` started in the server and their votes on any of the
+        server's debates, audited (counts only, none of their content)."""
         ...
 
     async def forget_guild(self, guild_id: int) -> int:
-        """Delete everything of the server: panel, settings, audit log, debates and replies, token usage;
-        returns how many debates there were."""
+        """Delete everything of the server: panel, settings, audit log, debates (their replies and votes),
+        token usage; returns how many debates there were."""
         ...
 
 
-class Storage(PanelStore, DebateStore, PrivacyStore, Protocol):
-    """Everything the bot keeps: panels and settings, debates and usage."""
+class Storage(PanelStore, DebateStore, VoteStore, PrivacyStore, Protocol):
+    """Everything the bot keeps: panels and settings, debates and their votes, and usage."""

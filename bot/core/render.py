@@ -64,10 +64,19 @@ class Embed(TypedDict, total=False):
     color: int
     footer: EmbedFooter
     fields: list[EmbedField]
+    grows_to: int
+    """Parley's own, never sent (``discord.Embed.from_dict`` reads only Discord's keys): the size this
+    embed may grow to once posted, by later edits (the crowd's votes); packing keeps room for it."""
 
 
 def embed_size(embed: Embed) -> int:
-    """Characters that count towards Discord's 6000-per-message total."""
+    """Characters that count towards Discord's 6000-per-message total (for an embed that may grow, the
+    most it may grow to)."""
+    return max(shown_size(embed), embed.get("grows_to", 0))
+
+
+def shown_size(embed: Embed) -> int:
+    """Characters of Discord's 6000-per-message total that ``embed`` uses as it is now."""
     size = discord_length(embed.get("title", "")) + discord_length(embed.get("description", ""))
     size += discord_length(embed["footer"]["text"]) if "footer" in embed else 0
     for field in embed.get("fields", []):
@@ -316,9 +325,12 @@ def stats_footer(stats: DebateStats) -> str:
 
 def council_tally(positions: Sequence[Position]) -> str:
     """Where the panel ended up: ``🟢 For 2 · 🔴 Against 1``."""
-    return " · ".join(
-        f"{_(BADGES[stance])} {count}" for stance, count in tally([p.stance for p in positions]).items()
-    )
+    return stance_tally([p.stance for p in positions])
+
+
+def stance_tally(stances: Sequence[Stance]) -> str:
+    """How many hold each stance: ``🟢 For 2 · 🔴 Against 1``."""
+    return " · ".join(f"{_(BADGES[stance])} {count}" for stance, count in tally(stances).items())
 
 
 def verdict_embeds(

@@ -2,8 +2,8 @@
 default, or PostgreSQL).
 
 ``schema`` holds the tables, ``engine`` the connections, transactions and migrations, ``panels`` the
-panels and settings (behind the ``cache``), ``records`` the debates and usage, ``privacy`` what deletes
-them; :class:`Store` is all of these.
+panels and settings (behind the ``cache``), ``records`` the debates and usage, ``votes`` the crowd's
+votes on them, ``privacy`` what deletes them; :class:`Store` is all of these.
 """
 
 from __future__ import annotations
@@ -17,14 +17,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.store.engine import Database, make_engine, run_migrations
 from bot.store.panels import Panels
 from bot.store.privacy import Privacy
-from bot.store.records import Records
-from bot.store.schema import audit_log, debate_replies, debates, guilds, metadata, personas, token_usage
+from bot.store.schema import (
+    audit_log,
+    debate_replies,
+    debate_votes,
+    debates,
+    guilds,
+    metadata,
+    personas,
+    token_usage,
+)
+from bot.store.votes import Votes
 
 __all__ = [
     "Database",
     "Store",
     "audit_log",
     "debate_replies",
+    "debate_votes",
     "debates",
     "guilds",
     "make_engine",
@@ -35,7 +45,7 @@ __all__ = [
 ]
 
 
-class Store(Privacy, Records):
+class Store(Privacy, Votes):
     """The :class:`~bot.core.records.Storage` on SQLAlchemy: panels, records and their deletion sharing
     one engine."""
 
@@ -44,7 +54,7 @@ class Store(Privacy, Records):
     ) -> None:
         database = Database(engine)
         Panels.__init__(self, database, cache_ttl_s=cache_ttl_s, clock=clock)
-        Records.__init__(self, database)
+        Votes.__init__(self, database)
 
     @classmethod
     async def open(cls, url: str, **engine_options: Any) -> Store:

@@ -1,8 +1,8 @@
 """Deleting what Parley keeps: the :class:`~bot.core.records.PrivacyStore` on the database.
 
 A debate's continuations (another round, a follow-up: they quote it and answer it) are deleted with it
-and counted, as are all their replies, explicitly (the foreign key's ``ON DELETE CASCADE`` also covers
-a debate that finished while the deletion ran). Forgetting a server locks its row first, like every
+and counted, as are all their replies and votes, explicitly (the foreign keys' ``ON DELETE CASCADE`` also
+cover a debate that finished while the deletion ran). Forgetting a server locks its row first, like every
 settings write, so that no change to its panel or settings lands in between and the cache is left
 holding the defaults.
 """
@@ -17,9 +17,17 @@ from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.panel import DEFAULT, GuildSettings
-from bot.core.records import DebateStatus
+from bot.core.records import DebateStatus, Forgotten
 from bot.store.panels import Panels
-from bot.store.schema import audit_log, debate_replies, debates, guilds, personas, token_usage
+from bot.store.schema import (
+    audit_log,
+    debate_replies,
+    debate_votes,
+    debates,
+    guilds,
+    personas,
+    token_usage,
+)
 
 CHUNK = 500
 """Ids per statement (well inside SQLite's limit on bound parameters)."""
@@ -59,14 +67,15 @@ async def _with_continuations(
 
 
 async def _delete_debates(connection: AsyncConnection, *conditions: Any, keep_running: bool = True) -> int:
-    """Delete the debates matching ``conditions`` with their continuations and all their replies;
-    returns how many debates. With ``keep_running``, a debate with a continuation still running is kept
-    whole. (The foreign keys' ``ON DELETE CASCADE`` would delete the replies and continuations too; they
-    are chosen here so that the count says what went.)"""
+    """Delete the debates matching ``conditions`` with their continuations and all their replies and
+    votes; returns how many debates. With ``keep_running``, a debate with a continuation still running is
+    kept whole. (The foreign keys' ``ON DELETE CASCADE`` would delete the replies, votes and continuations
+    too; they are chosen here so that the count says what went.)"""
     chosen = (await connection.execute(select(debates.c.id).where(*conditions))).scalars().all()
     doomed = await _with_continuations(connection, chosen, keep_running=keep_running)
     for chunk in _chunks(doomed):
-        await connection.execute(delete(debate_replies).where(debate_replies.c.debate_id.in_(chunk)))
+        for table in (debate_replies, debate_votes):
+            await connection.execute(delete(table).where(table.c.debate_id.in_(chunk)))
         await connection.execute(
             update(debates).where(debates.c.next_round_id.in_(chunk)).values(next_round_id=None)
         )
@@ -94,10 +103,18 @@ class Privacy(Panels):
                 debates.c.status != DebateStatus.RUNNING.value,
             )
 
-    async def forget_member(self, guild_id: int, actor_id: int, member_id: int) -> tuple[int, int]:
+    async def forget_member(self, guild_id: int, actor_id: int, member_id: int) -> Forgotten:
         of_member = (debates.c.guild_id == guild_id, debates.c.user_id == member_id)
+        in_guild = select(debates.c.id).where(debates.c.guild_id == guild_id)
         async with self._database.write() as connection:
             await self._lock_guild(connection, guild_id)
+            votes = (
+                await connection.execute(
+                    delete(debate_votes).where(
+                        debate_votes.c.user_id == member_id, debate_votes.c.debate_id.in_(in_guild)
+                    )
+                )
+            ).rowcount
             deleted = await _delete_debates(
                 connection, *of_member, debates.c.status != DebateStatus.RUNNING.value
             )
@@ -109,11 +126,12 @@ class Privacy(Panels):
                 guild_id,
                 actor_id,
                 "forget",
-                f"deleted {deleted} debates started by member {member_id}",
+                f"deleted {deleted} debates started by member {member_id}"
+                + (f" and {votes} of their votes" if votes else ""),
                 None,
-                {"member_id": member_id, "deleted": deleted, "running": running},
+                {"member_id": member_id, "deleted": deleted, "running": running, "votes": votes},
             )
-        return deleted, int(running)
+        return Forgotten(deleted, int(running), int(votes))
 
     async def forget_guild(self, guild_id: int) -> int:
         async with self._database.write() as connection:

@@ -133,3 +133,13 @@ debate_replies = Table(
     Column("confidence", Float, nullable=True),
     Column("key_claim", Text, nullable=True),
 )
+
+debate_votes = Table(
+    "debate_votes",
+    metadata,
+    Column("debate_id", Integer, ForeignKey("debates.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", Integer, nullable=False),
+    Column("voted_at", DateTime(timezone=True), nullable=False),
+)
+"""Each member's vote for the most convincing persona of a debate (its panel position): one per member."""

@@ -182,7 +182,7 @@ async def test_deleting_a_debate_deletes_its_continuations_counted_and_keeps_a_c
     running = await continue_(store, busy, FOLLOW_UP, done=False)
     presser_round = await continue_(store, kept, ROUND)
     # The member's own continuation of someone else's debate goes, and gives the claim back.
-    deleted, still_running = await store.forget_member(GUILD, 7, PRESSER)
+    deleted, still_running, _votes = await store.forget_member(GUILD, 7, PRESSER)
     assert deleted == 3  # kept, its round, and the follow-up of the asker's debate
     assert still_running == 1  # the running follow-up of ``busy``
     ids, replied = await all_ids(database)

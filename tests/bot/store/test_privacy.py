@@ -180,7 +180,7 @@ async def test_forgetting_a_member_deletes_their_debates_in_that_server_only(
     panels_before = await rows(database, personas)
     usage_before = await rows(database, token_usage)
 
-    assert await store.forget_member(GUILD, MODERATOR, ASKER) == (2, 1)
+    assert await store.forget_member(GUILD, MODERATOR, ASKER) == (2, 1, 0)
 
     gone = {world["old asker"].id, world["recent asker"].id}
     kept = {debate.id for debate in world.values()} - gone | {running.id}
@@ -191,7 +191,7 @@ async def test_forgetting_a_member_deletes_their_debates_in_that_server_only(
     entry, *_ = await store.audit_log(GUILD)
     assert (entry.actor_id, entry.action) == (MODERATOR, "forget")
     assert entry.summary == f"deleted 2 debates started by member {ASKER}"
-    assert entry.after == {"member_id": ASKER, "deleted": 2, "running": 1}
+    assert entry.after == {"member_id": ASKER, "deleted": 2, "running": 1, "votes": 0}
     assert "Question" not in repr(entry)  # none of the member's content is kept in the audit log
     assert [e.action for e in await store.audit_log(OTHER_GUILD)] == ["settings", "add"]
 
