@@ -8,7 +8,9 @@ Scenarios (latencies uniform in the ranges given, seeded; Discord round trip 50 
 3. 10 personas with 300–800-character replies in a 5-per-5-seconds bucket: wall / floor, 429s;
 4. 3 debates started at once in one thread (5-per-5-seconds bucket): wall / floor, order, 429s;
 5. debates arriving at 5/s across 50 channels: p95 wall / single-debate wall, bot CPU per debate;
-6. 200 debates at once: acknowledged within 3 s, completed, p95 wall.
+6. 200 debates at once: acknowledged within 3 s, completed, p95 wall;
+7. the same burst over two bot processes, one shard each, sharing PostgreSQL and Redis: completed, p95
+   wall against one process, 429s of Discord's global limit.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 from bench import profile
-from bench.rig import Measured, Rig, Shared, make_plan
+from bench.rig import Measured, Rig, Shared, fresh_postgres_database, make_plan
 from bot.core.personas import DEFAULT_PANEL
 
 
@@ -72,7 +76,7 @@ async def arrivals(
         await asyncio.sleep(max(0.0, started + n / rate_per_s - time.monotonic()))
         plan = make_plan(first_tag + n, DEFAULT_PANEL, rng)
         channel = rig.text_channels[n % len(rig.text_channels)]
-        member = rig.members[n % len(rig.members)]
+        member = rig.member_for(channel, n)
         tasks.append(asyncio.create_task(rig.debate(plan, channel=channel, member=member)))
     return list(await asyncio.gather(*tasks))
 
@@ -84,8 +88,8 @@ async def at_once(rig: Rig, count: int, rng: random.Random, first_tag: int) -> l
             *(
                 rig.debate(
                     plan,
-                    channel=rig.text_channels[n % len(rig.text_channels)],
-                    member=rig.members[n % len(rig.members)],
+                    channel=(channel := rig.text_channels[n % len(rig.text_channels)]),
+                    member=rig.member_for(channel, n),
                     timeout=300,
                 )
                 for n, plan in enumerate(plans)
@@ -209,6 +213,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
         )
 
         burst = await at_once(rig, args.burst, rng, 5000)
+        burst_p95 = p95([m.wall_s for m in burst])
         acked = sum(m.acked_s < 3.0 for m in burst)
         done = sum(m.done for m in burst)
         rows.append(
@@ -237,6 +242,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
         )
         rows.append(Row("429 responses over the whole run", str(rig.count_429()), "0", rig.count_429() == 0))
 
+    rows.append(await two_processes(args, rng, burst_p95))
+
     async with Rig(bot_env={"GEMINI_MAX_CONCURRENCY": "1"}) as sequential_rig:
         sequential = await single_debates(sequential_rig, max(2, args.runs // 3), rng, 7000)
     sequential_wall = statistics.median(m.wall_s for m in sequential)
@@ -249,6 +256,32 @@ async def run(args: argparse.Namespace) -> list[Row]:
         )
     )
     return rows
+
+
+async def two_processes(args: argparse.Namespace, rng: random.Random, one_process_p95: float) -> Row:
+    """The burst again, over two bot processes (one shard each) sharing PostgreSQL and Redis."""
+    scenario = (
+        f"{args.burst} debates at once over 2 processes (one shard each, one PostgreSQL, one Redis): "
+        "completed; p95 wall vs one process; global 429s"
+    )
+    try:
+        async with (
+            fresh_postgres_database(args.postgres) as database_url,
+            Rig(processes=2, database_url=database_url, redis_url=args.redis_url) as pair,
+        ):
+            burst = await at_once(pair, args.burst, rng, 9000)
+            global_429 = pair.count_429(only_global=True)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        return Row(scenario, f"not measured: PostgreSQL unreachable ({error})", "—", None)
+    done = sum(m.done for m in burst)
+    two_p95 = p95([m.wall_s for m in burst])
+    ratio = two_p95 / one_process_p95
+    return Row(
+        scenario,
+        f"{done}/{len(burst)}; p95 {two_p95:.2f} s vs {one_process_p95:.2f} s ({ratio:.2f}×); {global_429}",
+        "all; ≤ 1.10×; 0",
+        done == len(burst) and ratio <= 1.10 and global_429 == 0,
+    )
 
 
 def table(rows: Sequence[Row]) -> str:
@@ -267,6 +300,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0, help="length of the 5/s stream (default 40)")
     parser.add_argument("--burst", type=int, default=200, help="debates started at once (default 200)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("PARLEY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="PostgreSQL the two-process run creates its database beside (default: the test server's)",
+    )
+    parser.add_argument(
+        "--redis-url", default="redis://127.0.0.1:6379/0", help="Redis the two processes share"
+    )
     parser.add_argument("--quick", action="store_true", help="a short run: 3 singles, 8 s stream, 40 at once")
     parser.add_argument(
         "--profile", type=Path, help="also profile the 5/s stream with pyinstrument into this file"

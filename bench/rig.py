@@ -12,13 +12,16 @@ import contextlib
 import os
 import random
 import re
+import secrets
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from bot.core.personas import Persona
 from bot.store import Store
@@ -182,12 +185,19 @@ class Shared:
 
 @dataclass
 class Rig:
-    """Fakes, a guild with ``channels`` text channels (default panel) and one with a ten-persona panel."""
+    """Fakes, a guild with ``channels`` text channels (default panel) and one with a ten-persona panel.
+
+    With ``processes`` > 1, that many bot processes run one shard each (``SHARD_COUNT``, ``SHARD_IDS``),
+    sharing ``database_url`` (PostgreSQL) and ``redis_url``; the ``channels`` are spread over one guild
+    per shard."""
 
     latency_s: float = 0.05
     channels: int = 50
     bot_env: dict[str, str] = field(default_factory=dict)
     script: Script = field(default_factory=Script)
+    processes: int = 1
+    database_url: str | None = None
+    redis_url: str | None = None
 
     async def __aenter__(self) -> Rig:
         self._stack = contextlib.AsyncExitStack()
@@ -196,39 +206,57 @@ class Rig:
             FakeGemini(api_key=GEMINI_KEY, responder=self.script)
         )
         self.discord = await self._stack.enter_async_context(
-            FakeDiscord(token=DISCORD_TOKEN, latency_s=self.latency_s)
+            FakeDiscord(token=DISCORD_TOKEN, latency_s=self.latency_s, shard_count=self.processes)
         )
-        self.guild = self.discord.add_guild("Bench")
-        extra = [self.discord.add_channel(self.guild, f"debate-{n}") for n in range(1, self.channels)]
-        self.text_channels: list[FakeChannel] = [self.guild.text_channel, *extra]
-        self.members: list[FakeMember] = [
-            self.discord.add_member(self.guild, f"member-{n}") for n in range(250)
+        sharded = self.processes > 1
+        self.guilds = [
+            self.discord.add_guild(
+                "Bench" if shard == 0 else f"Bench {shard}", shard_id=shard if sharded else None
+            )
+            for shard in range(self.processes)
         ]
-        self.ten_guild = self.discord.add_guild("Ten Voices")
+        self.guild = self.guilds[0]
+        self.text_channels: list[FakeChannel] = []
+        self.members_of: dict[int, list[FakeMember]] = {}
+        for guild in self.guilds:
+            extra = [
+                self.discord.add_channel(guild, f"debate-{n}")
+                for n in range(1, self.channels // self.processes)
+            ]
+            self.text_channels += [guild.text_channel, *extra]
+            self.members_of[guild.id] = [self.discord.add_member(guild, f"member-{n}") for n in range(250)]
+        self.members: list[FakeMember] = self.members_of[self.guild.id]
+        self.ten_guild = self.discord.add_guild("Ten Voices", shard_id=0 if sharded else None)
         self.ten_panel = tuple(
             Persona(
                 f"Voice {n}", "🗣️", f"You are voice {n} of ten, with views of your own.", 0x111111 * (n % 15)
             )
             for n in range(10)
         )
-        self.database_url = f"sqlite+aiosqlite:///{self._scratch / 'bench.db'}"
+        self.database_url = self.database_url or f"sqlite+aiosqlite:///{self._scratch / 'bench.db'}"
         store = await Store.open(self.database_url)
         try:
             await store.change_panel(self.ten_guild.id, 1, "import", lambda _panel: self.ten_panel)
         finally:
             await store.close()
-        await self._start_bot()
+        self.bots = await asyncio.gather(*(self._start_bot(shard) for shard in range(self.processes)))
+        self.process = self.bots[0]
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        await self._stop_bot()
+        await asyncio.gather(*(self._stop_bot(process) for process in self.bots))
         await self._stack.aclose()
 
-    @property
-    def log(self) -> Path:
-        return self._scratch / "bot.log"
+    def log(self, shard: int = 0) -> Path:
+        return self._scratch / f"bot-{shard}.log"
 
-    async def _start_bot(self) -> None:
+    def member_for(self, channel: FakeChannel, n: int) -> FakeMember:
+        """The ``n``-th member (round robin) of the guild ``channel`` is in."""
+        members = self.members_of[channel.guild_id]
+        return members[n % len(members)]
+
+    async def _start_bot(self, shard: int) -> asyncio.subprocess.Process:
+        assert self.database_url is not None  # set by __aenter__
         environment = {
             "DISCORD_TOKEN": DISCORD_TOKEN,
             "GEMINI_API_KEY": GEMINI_KEY,
@@ -241,32 +269,48 @@ class Rig:
             "PATH": os.environ.get("PATH", ""),
             **self.bot_env,
         }
+        if self.processes > 1:
+            environment |= {"SHARD_COUNT": str(self.processes), "SHARD_IDS": str(shard)}
+        if self.redis_url is not None:
+            environment["REDIS_URL"] = self.redis_url
         command = [sys.executable, "-m", "bot"]
-        with self.log.open("w") as log:
-            self.process = await asyncio.create_subprocess_exec(
+        log_path = self.log(shard)
+        with log_path.open("w") as log:
+            process = await asyncio.create_subprocess_exec(
                 *command, cwd=self._scratch, env=environment, stdout=log, stderr=log
             )
         async with asyncio.timeout(60):
-            while "ready as" not in await asyncio.to_thread(self.log.read_text):
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"the bot exited:\n{self.log.read_text()}")
+            while "ready as" not in await asyncio.to_thread(log_path.read_text):
+                if process.returncode is not None:
+                    raise RuntimeError(f"the bot exited:\n{log_path.read_text()}")
                 await asyncio.sleep(0.1)
+        return process
 
-    async def _stop_bot(self) -> None:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
+    @staticmethod
+    async def _stop_bot(process: asyncio.subprocess.Process) -> None:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(self.process.wait(), 30)
+            await asyncio.wait_for(process.wait(), 30)
         except TimeoutError:
-            self.process.kill()
+            process.kill()
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the bot process has used so far (Linux)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User plus system CPU time the bot processes have used so far (Linux)."""
+        total = 0.0
+        for process in self.bots:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
-    def count_429(self) -> int:
-        return sum(1 for request in self.discord.requests if request.status == 429)
+    def count_429(self, *, only_global: bool = False) -> int:
+        """429 responses so far; ``only_global``: those of Discord's global limit (``"global": true``)."""
+        return sum(
+            1
+            for request in self.discord.requests
+            if request.status == 429
+            and (not only_global or (isinstance(request.response, dict) and request.response.get("global")))
+        )
 
     async def debate(
         self,
@@ -279,7 +323,7 @@ class Rig:
     ) -> Measured:
         """Run one ``/debate`` following ``plan`` and measure it once its status line is final."""
         self.script.plans[plan.tag] = plan
-        guild = guild or self.guild
+        guild = guild or (self.discord.guilds[channel.guild_id] if channel is not None else self.guild)
         interaction = await self.discord.invoke_command(
             "debate",
             guild=guild,
@@ -377,6 +421,19 @@ class Rig:
             ),
             closest_edits_s=_closest_writes(writes),
         )
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database beside ``admin_dsn``'s, as a SQLAlchemy URL; dropped afterwards."""
+    admin = await asyncpg.connect(admin_dsn, timeout=5)
+    name = f"parley_bench_{secrets.token_hex(4)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield "postgresql+asyncpg://" + admin_dsn.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 def _embeds(request: RecordedRequest) -> list[dict[str, Any]]:
