@@ -21,6 +21,8 @@ ROWS = [
     "bot process CPU per debate (the 5/s run)",
     "Discord REST calls per 4-persona debate (final status edit included)",
     "429 responses over the whole run",
+    "40 debates at once over 2 processes (one shard each, one PostgreSQL, one Redis): completed; "
+    "p95 wall vs one process; global 429s",
     "sequential baseline (GEMINI_MAX_CONCURRENCY=1) vs concurrent: median wall",
 ]
 
