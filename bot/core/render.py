@@ -457,13 +457,14 @@ def status_embed(
     hours, minutes = divmod(minutes, 60)
 
     def milliseconds(latency_s: float) -> str:
-        return number(latency_s * 1000) if math.isfinite(latency_s) else "—"
+        """``42 ms``, or a dash before the first heartbeat was acknowledged."""
+        return _("{ms} ms").format(ms=number(latency_s * 1000)) if math.isfinite(latency_s) else "—"
 
     if len(latencies_s) == 1:
-        latency = _("{ms} ms").format(ms=milliseconds(latencies_s[0][1]))
+        latency = milliseconds(latencies_s[0][1])
     else:
         latency = "\n".join(
-            _("shard {shard}: {ms} ms").format(shard=shard, ms=milliseconds(value))
+            _("shard {shard}: {latency}").format(shard=shard, latency=milliseconds(value))
             for shard, value in latencies_s
         )
     shown_budget = number(budget) if budget else _("no budget")
