@@ -147,6 +147,7 @@ class ParleyBot(commands.AutoShardedBot):
         when ``METRICS_PORT`` is set)."""
         self.started_at = time.monotonic()
         self.metrics = metrics or Metrics()
+        self.metrics.follow_shard_count(lambda: self.shard_count)
         self._metrics_server: MetricsServer | None = None
         # Parley never joins voice: spare operators discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -253,7 +254,6 @@ class ParleyBot(commands.AutoShardedBot):
         log.info("synced %d global commands", len(synced))
 
     async def on_ready(self) -> None:
-        self.metrics.shard_count = self.shard_count or 1
         log.info("ready as %s in %d guilds (%s shards)", self.user, len(self.guilds), self.shard_count)
         if self._purge is None:
             self._purge = asyncio.create_task(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import (
@@ -40,8 +40,7 @@ class Metrics:
     """Counters, histograms and gauges for debates, Gemini and Discord, in a registry of their own."""
 
     def __init__(self, shard_count: int = 1) -> None:
-        self.shard_count = shard_count
-        """The bot's shard count (set once the gateway told it): what a guild's shard is reckoned from."""
+        self._shard_count: Callable[[], int | None] = lambda: shard_count
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
         self.debates = Counter(
@@ -81,9 +80,13 @@ class Metrics:
             "parley_discord_rate_limited", "Discord 429 responses.", ["shard"], registry=registry
         )
 
+    def follow_shard_count(self, shard_count: Callable[[], int | None]) -> None:
+        """Reckon shards from ``shard_count()`` (the bot's, known once the gateway told it; ``None``: 1)."""
+        self._shard_count = shard_count
+
     def shard_of(self, guild_id: int) -> str:
         """The shard serving ``guild_id``, as a label."""
-        return str((guild_id >> 22) % max(self.shard_count, 1))
+        return str((guild_id >> 22) % max(self._shard_count() or 1, 1))
 
     @contextlib.contextmanager
     def debate_running(self, guild_id: int) -> Iterator[str]:
