@@ -32,6 +32,14 @@ LATENCY_BUCKETS_S = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 90.0, 120
 _debate_shard: contextvars.ContextVar[str] = contextvars.ContextVar("parley_debate_shard", default=NO_SHARD)
 
 
+def shard_context() -> contextvars.Context:
+    """A fresh context that credits what happens in it to this task's shard (a channel's sender, made by
+    the first debate posting there: a channel is in one guild, so on one shard), and carries nothing else."""
+    context = contextvars.Context()
+    context.run(_debate_shard.set, _debate_shard.get())
+    return context
+
+
 class MetricsPortUnavailable(Exception):
     """``METRICS_PORT`` could not be bound (in use, or not allowed)."""
 

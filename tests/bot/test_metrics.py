@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.metrics import NO_SHARD, Metrics, MetricsPortUnavailable, MetricsServer
+from bot.metrics import NO_SHARD, Metrics, MetricsPortUnavailable, MetricsServer, shard_context
 
 GUILD_ON_SHARD_1 = (7 << 22) | 12345  # (id >> 22) % 2 == 1
 
@@ -106,3 +106,15 @@ async def test_a_port_in_use_is_one_clear_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(MetricsPortUnavailable, match=rf"METRICS_PORT={port} .*free port"):
             await MetricsServer(Metrics(), port).start()
+
+
+async def test_a_channel_sender_made_inside_a_debate_keeps_its_shard_and_nothing_else() -> None:
+    metrics = Metrics(shard_count=2)
+    with metrics.debate_running(GUILD_ON_SHARD_1):
+        context = shard_context()
+    await asyncio.create_task(asyncio.sleep(0), context=context)
+    context.run(metrics.rate_limited)
+    assert value(metrics, "parley_discord_rate_limited_total", shard="1") == 1
+    assert len(list(context.items())) == 1  # neither the debate's language nor its log id goes with it
+    shard_context().run(metrics.rate_limited)  # made outside any debate
+    assert value(metrics, "parley_discord_rate_limited_total", shard=NO_SHARD) == 1
