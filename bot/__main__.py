@@ -295,6 +295,7 @@ async def run(settings: Settings) -> None:
     """Build the dependencies inside the running loop, run the bot, close everything on the way out."""
     from bot.client import ParleyBot
     from bot.gemini import GeminiLLM
+    from bot.metrics import Metrics
     from bot.ratelimits import GLOBAL_RATE_PER_S
 
     current = asyncio.current_task()
@@ -306,12 +307,14 @@ async def run(settings: Settings) -> None:
     try:
         store = await open_store(settings.database_url)
         shared = await open_shared_limits(settings)
+        metrics = Metrics()
         llm = GeminiLLM(
             settings.gemini_api_key.reveal(),
             base_url=settings.gemini_base_url,
             max_concurrency=settings.gemini_max_concurrency,
             longest_call_s=settings.verdict_timeout_s,
             cap=gemini_cap(shared, settings),
+            metrics=metrics,
         )
         pacer = (
             None
@@ -320,7 +323,9 @@ async def run(settings: Settings) -> None:
         )
         try:
             await llm.check_models(models_to_check(settings))
-            async with ParleyBot(settings=settings, llm=llm, store=store, global_pacer=pacer) as bot:
+            async with ParleyBot(
+                settings=settings, llm=llm, store=store, global_pacer=pacer, metrics=metrics
+            ) as bot:
                 stopper.bot = bot
                 session = await connect(bot, settings, retries)
                 stopper.connected = True
@@ -345,10 +350,13 @@ def explain(error: BaseException, settings: Settings) -> StartupError | None:
     import discord
 
     from bot.gemini import GeminiSetupError
+    from bot.metrics import MetricsPortUnavailable
 
     where = discord_location(settings)
     if isinstance(error, StartupError):
         return error
+    if isinstance(error, MetricsPortUnavailable):
+        return StartupError(str(error), EXIT_CONFIGURATION)
     if isinstance(error, GeminiSetupError):
         return StartupError(str(error), EXIT_CONFIGURATION)
     if isinstance(error, discord.LoginFailure):

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from typing import Any
 
 import discord
@@ -25,6 +26,7 @@ from bot.debates import CLOSING_WAIT_S, DebateService
 from bot.errors import report
 from bot.history import HistoryService
 from bot.i18n import CatalogueTranslator, speak_to
+from bot.metrics import Metrics, MetricsServer
 from bot.posting.channels import ChannelSenders
 from bot.privacy import PURGE_EVERY_S, PrivacyService, stop_task
 from bot.ratelimits import RateLimits
@@ -138,14 +140,21 @@ class ParleyBot(commands.AutoShardedBot):
         store: Storage,
         purge_every_s: float = PURGE_EVERY_S,
         global_pacer: GlobalPacer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``purge_every_s``: how often debates past their server's retention are deleted;
-        ``global_pacer``: spaces requests under Discord's global limit (this process alone by default)."""
+        ``global_pacer``: spaces requests under Discord's global limit (this process alone by default);
+        ``metrics``: what is counted (shared with the Gemini client when given; served at ``/metrics``
+        when ``METRICS_PORT`` is set)."""
+        self.started_at = time.monotonic()
+        self.metrics = metrics or Metrics()
+        self.metrics.follow_shard_count(lambda: self.shard_count)
+        self._metrics_server: MetricsServer | None = None
         # Parley never joins voice: spare operators discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Every REST URL discord.py builds, webhooks and interaction callbacks included, starts here.
         Route.BASE = settings.discord_api_base
-        self.rate_limits = RateLimits(global_pacer)
+        self.rate_limits = RateLimits(global_pacer, on_rate_limited=self.metrics.rate_limited)
         shards: dict[str, Any] = {}
         if settings.shard_count is not None:
             shards["shard_count"] = settings.shard_count
@@ -180,6 +189,7 @@ class ParleyBot(commands.AutoShardedBot):
             rate_limits=self.rate_limits,
             run_id=self.run_id,
             deadline_s=settings.longest_debate_s,
+            metrics=self.metrics,
         )
         self.continuations = ContinuationService(self.debates, store, run_id=self.run_id)
         self.privacy = PrivacyService(store, self.admission)
@@ -191,6 +201,10 @@ class ParleyBot(commands.AutoShardedBot):
         self._stopping = False
 
     async def setup_hook(self) -> None:
+        if self.settings.metrics_port is not None:
+            server = MetricsServer(self.metrics, self.settings.metrics_port)
+            await server.start()  # MetricsPortUnavailable ends the start-up
+            self._metrics_server = server
         if self.settings.custom_discord_api:
             await self._use_gateway_of_api_base()
         for extension in EXTENSIONS:
@@ -272,9 +286,12 @@ class ParleyBot(commands.AutoShardedBot):
         await self.close()
 
     async def close(self) -> None:
-        """Stop the retention purge and the refreshes of votes, then disconnect."""
+        """Stop the retention purge, the refreshes of votes and the metrics endpoint, then disconnect."""
         await stop_task(self._purge)
         await self.votes.close()
+        if self._metrics_server is not None:
+            await self._metrics_server.close()
+            self._metrics_server = None
         await super().close()
 
     async def interrupt_running(self, wait_s: float, why: str) -> int:

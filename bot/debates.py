@@ -55,6 +55,8 @@ from bot.core.render import (
 from bot.core.translation import N_, _, speak
 from bot.core.validation import check_question, check_rounds
 from bot.errors import BotActionForbidden, UserFacingError, needs_permission
+from bot.logs import logging_for_debate
+from bot.metrics import Metrics
 from bot.moderation import moderates
 from bot.posting.channels import ChannelSenders, DebateQueue
 from bot.posting.status import StatusLine
@@ -69,6 +71,13 @@ CLOSING_WAIT_S = 20.0
 """How long an interrupted debate waits for what it had queued (and its note) to land."""
 SHUT_DOWN = N_("Parley was shut down before it finished")
 TOO_LONG = N_("it took longer than Parley allows")
+OUTCOMES = {
+    DebateStatus.DONE: "finished",
+    DebateStatus.FAILED: "failed",
+    DebateStatus.STOPPED: "stopped",
+    DebateStatus.INTERRUPTED: "interrupted",
+}
+"""How each ending is counted in the metrics."""
 NOT_RUNNING = N_("This debate is no longer running.")
 NOT_YOURS = N_("Only the member who asked or a moderator can stop this debate.")
 ALREADY_STOPPING = N_("This debate is already being stopped.")
@@ -120,6 +129,8 @@ class RunningDebate:
     stopped_by: discord.User | discord.Member | None = None
     ended: DebateStatus | None = None
     """How it ended, once recorded."""
+    shard: str = "none"
+    """The shard of its guild, as the metrics label it."""
 
     @property
     def rounds_held(self) -> int:
@@ -148,6 +159,7 @@ class DebateService:
         rate_limits: RateLimits,
         run_id: str,
         deadline_s: float,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self._llm = llm
@@ -161,6 +173,12 @@ class DebateService:
         do (``Settings.longest_debate_s``)."""
         self._running: dict[int, RunningDebate] = {}
         """The debates this process runs, by record id: what :meth:`stop` can reach."""
+        self.metrics = metrics or Metrics()
+
+    @property
+    def running_count(self) -> int:
+        """How many debates this process runs now."""
+        return len(self._running)
 
     async def run(
         self,
@@ -254,18 +272,23 @@ class DebateService:
     async def hold(
         self, interaction: discord.Interaction[discord.Client], venue: Venue, debate: RunningDebate
     ) -> None:
-        """Run ``debate`` to its end (or its interruption: a shutdown, the deadline), stoppable meanwhile."""
+        """Run ``debate`` to its end (or its interruption: a shutdown, the deadline), stoppable meanwhile.
+
+        Every line logged meanwhile by its tasks names the debate; the metrics count it."""
         self._running[debate.record] = debate
-        try:
-            async with asyncio.timeout(self.deadline_s):
-                await self._run_and_show(interaction, venue, debate)
-        except asyncio.CancelledError:
-            await self._interrupted(debate, SHUT_DOWN)
-            raise
-        except TimeoutError:
-            await self._interrupted(debate, TOO_LONG)
-        finally:
-            del self._running[debate.record]
+        with logging_for_debate(debate.record), self.metrics.debate_running(debate.guild_id) as shard:
+            debate.shard = shard
+            try:
+                async with asyncio.timeout(self.deadline_s):
+                    await self._run_and_show(interaction, venue, debate)
+            except asyncio.CancelledError:
+                await self._interrupted(debate, SHUT_DOWN)
+                raise
+            except TimeoutError:
+                await self._interrupted(debate, TOO_LONG)
+            finally:
+                del self._running[debate.record]
+                self.metrics.debate_ended(shard, OUTCOMES.get(debate.ended or DebateStatus.FAILED, "failed"))
 
     async def stop(self, record_id: int, *, by: discord.Interaction[Any]) -> None:
         """Stop the running debate ``record_id`` for the member behind ``by`` (a press of its Stop button).
@@ -402,14 +425,23 @@ class DebateService:
                     debate.queue.draft_verdict(draft_verdict_embeds(event.text))
                 elif isinstance(event, PersonaFinished):
                     debate.usage += event.outcome.usage
+                    self.metrics.persona_answered(
+                        debate.shard, event.outcome.latency_s, event.outcome.usage.total
+                    )
                     await _to_completion(self._keep_reply(debate, event))
                 elif isinstance(event, VerdictStarted):
                     judging = Judging(event.model, event.order)
                     debate.status.set(writing_state())
                 elif isinstance(event, VerdictFinished):
                     debate.usage += event.outcome.usage
+                    self.metrics.verdict_written(
+                        debate.shard, event.outcome.latency_s, event.outcome.usage.total
+                    )
                     if event.fallback_from is not None:
                         debate.usage += event.fallback_from.usage
+                        self.metrics.verdict_written(
+                            debate.shard, event.fallback_from.latency_s, event.fallback_from.usage.total
+                        )
                     crowd = crowd_embed(debate.panel, final_stances(debate.panel, event.positions), {})
                     debate.queue.add_verdict(
                         [

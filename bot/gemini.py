@@ -36,6 +36,7 @@ from bot.core.llm import (
 )
 from bot.core.throttles import ConcurrencyCap, LocalCap
 from bot.core.translation import N_
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -288,7 +289,10 @@ class GeminiLLM:
         longest_call_s: float = 90.0,
         rng: random.Random | None = None,
         cap: ConcurrencyCap | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        """``metrics``: counts every failed attempt by code and kind."""
+        self._metrics = metrics
         asyncio.get_running_loop()  # fail fast if built outside the loop that will use it
         # The SDK's own session trusts the environment, which makes aiohttp look for ~/.netrc in a worker
         # thread on every request: a fifth of the bot's CPU under load. This session trusts it only when
@@ -403,14 +407,17 @@ class GeminiLLM:
                 raise
             except errors.APIError as error:
                 verdict = classify_api_error(error, request.model, attempt, self._rng)
+                self._count_error(str(error.code), verdict.failure.kind.value)
                 log.info("gemini %s attempt %d: %s %s", request.model, attempt, error.code, error.status)
             except TimeoutError:  # aiohttp timeouts are also ClientErrors: this must come first
+                self._count_error("timeout", FailureKind.TIMEOUT.value)
                 break
             except (aiohttp.ClientError, OSError) as error:
                 verdict = _Verdict(
                     LLMFailure(N_("could not reach Gemini"), kind=FailureKind.NETWORK),
                     _backoff(attempt, self._rng),
                 )
+                self._count_error("network", FailureKind.NETWORK.value)
                 log.info("gemini %s attempt %d: %s", request.model, attempt, type(error).__name__)
             last = verdict.failure
             last.attempts = attempt
@@ -423,6 +430,10 @@ class GeminiLLM:
         raise LLMFailure(
             f"timed out after {request.timeout_s:g} s", kind=FailureKind.TIMEOUT, attempts=attempt
         )
+
+    def _count_error(self, code: str, kind: str) -> None:
+        if self._metrics is not None:
+            self._metrics.gemini_error(code, kind)
 
     async def generate(self, request: LLMRequest) -> Completion:
         async def attempt_once(attempt: int) -> Completion:

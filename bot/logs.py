@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 REDACTED = "[redacted]"
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s%(debate)s: %(message)s"
+"""``debate``: `` debate=42`` on the lines logged while debate 42 runs, else empty (:class:`DebateFilter`)."""
+
+_current_debate: contextvars.ContextVar[int | None] = contextvars.ContextVar("parley_debate", default=None)
+
+
+@contextlib.contextmanager
+def logging_for_debate(record_id: int) -> Iterator[None]:
+    """Inside, this task and the tasks it starts log as debate ``record_id``."""
+    token = _current_debate.set(record_id)
+    try:
+        yield
+    finally:
+        _current_debate.reset(token)
+
+
+class DebateFilter(logging.Filter):
+    """Sets ``record.debate`` to `` debate=<id>`` for lines logged inside :func:`logging_for_debate`, else
+    to ``""``. Attach it to a handler (see :class:`RedactingFilter` for why)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        debate = _current_debate.get()
+        record.debate = "" if debate is None else f" debate={debate}"
+        return True
+
 
 # (triggers, pattern): a pattern is only run on text that contains one of its triggers (in lower case).
 # Each pattern's first group is the context that stays; what follows it is the secret that goes.
@@ -72,6 +98,7 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     """Log at ``level`` to stderr through one handler that redacts ``secrets`` and tokens for every logger."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter(secrets))
+    handler.addFilter(DebateFilter())
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=[handler], force=True)
     if level != "DEBUG":
         # Alembic announces each of its plugins at INFO on every start; only its warnings matter here.

@@ -15,7 +15,7 @@ import enum
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -77,9 +77,13 @@ class RateLimits:
     has one sender, with at most one request in flight, so the next accepted request is that one.
     """
 
-    def __init__(self, global_pacer: GlobalPacer | None = None) -> None:
+    def __init__(
+        self, global_pacer: GlobalPacer | None = None, on_rate_limited: Callable[[], None] | None = None
+    ) -> None:
         """``global_pacer``: spaces requests under the global limit; this process alone at
-        :data:`GLOBAL_RATE_PER_S` unless given one shared by every process using the token."""
+        :data:`GLOBAL_RATE_PER_S` unless given one shared by every process using the token.
+        ``on_rate_limited``: called for every 429 Discord answers, on any route."""
+        self._on_rate_limited = on_rate_limited
         self.trace_config = aiohttp.TraceConfig()
         self.trace_config.on_request_end.append(self._on_request_end)
         self.trace_config.on_response_chunk_received.append(self._on_response_body)
@@ -100,6 +104,8 @@ class RateLimits:
         context: SimpleNamespace,
         params: aiohttp.TraceRequestEndParams,
     ) -> None:
+        if params.response.status == 429 and self._on_rate_limited is not None:
+            self._on_rate_limited()
         request = _message_request(params.method, params.url.path)
         if request is None:
             return

@@ -104,6 +104,8 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
+    metrics_port: int | None = None
+    """Where Prometheus metrics are served (``/metrics``); ``None``: not served."""
 
     @property
     def verdict_timeout_s(self) -> float:
@@ -294,6 +296,12 @@ def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]
     return count, ids
 
 
+def _metrics_port(env: Mapping[str, str]) -> int | None:
+    if not env.get("METRICS_PORT", "").strip():
+        return None
+    return _number(env, "METRICS_PORT", int, 0, 1, 65535)
+
+
 def settings_from(env: Mapping[str, str], *, discord: bool = True) -> Settings:
     """Build :class:`Settings` from a mapping of environment variables, or raise :class:`SettingsError`.
 
@@ -328,6 +336,7 @@ def settings_from(env: Mapping[str, str], *, discord: bool = True) -> Settings:
         shard_count=shard_count,
         shard_ids=shard_ids,
         log_level=log_level,
+        metrics_port=_metrics_port(env),
     )
 
 

@@ -1,5 +1,5 @@
 """``/parley``: server settings for moderators (the moderator role, the limits, the language, usage,
-the audit log, how long debates are kept, and forgetting a member's debates).
+the audit log, how long debates are kept, forgetting a member's debates, and how this process is doing).
 
 Every subcommand that writes acknowledges the interaction first (privately), then writes and answers.
 """
@@ -20,6 +20,7 @@ from bot.core.text import quoted
 from bot.core.translation import _, ngettext, number
 from bot.errors import UserFacingError, acknowledge_privately, send_private
 from bot.moderation import ModeratorGroup
+from bot.process_status import process_status
 
 AUDIT_ENTRIES = 15
 
@@ -194,6 +195,15 @@ class ParleyCog(commands.Cog):
         embed = discord.Embed.from_dict(
             dict(usage_embed(used, limits, admission.running(interaction.guild_id), next_reset(utc_now())))
         )
+        await send_private(interaction, embed=embed)
+
+    @parley.command(
+        name=locale_str("status"),
+        description=locale_str("Parley's version, uptime, shards, gateway latency and today's usage"),
+    )
+    async def status(self, interaction: discord.Interaction[ParleyBot]) -> None:
+        assert interaction.guild_id is not None
+        embed = discord.Embed.from_dict(dict(await process_status(self.bot, interaction.guild_id)))
         await send_private(interaction, embed=embed)
 
     @parley.command(

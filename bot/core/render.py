@@ -6,6 +6,7 @@ spreads over as many messages as the limits require, in order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NotRequired, TypedDict
@@ -449,6 +450,57 @@ def usage_embed(used: int, limits: Limits, running: int, resets_at: datetime) ->
             {"name": _("Cooldown per member"), "value": cooldown, "inline": True},
         ],
         "footer": {"text": _("The day's count resets at 00:00 UTC ({moment} UTC)").format(moment=resets)},
+    }
+
+
+def status_embed(
+    version: str,
+    uptime_s: float,
+    shard_ids: Sequence[int],
+    shard_count: int,
+    latencies_s: Sequence[tuple[int, float]],
+    running: int,
+    used: int,
+    budget: int,
+) -> Embed:
+    """``/parley status``: this process's version, uptime, shards and gateway latency, the debates it runs,
+    and the server's tokens today against its budget (``budget`` 0: none)."""
+    minutes, seconds = divmod(int(uptime_s), 60)
+    hours, minutes = divmod(minutes, 60)
+
+    def milliseconds(latency_s: float) -> str:
+        """``42 ms``, or a dash before the first heartbeat was acknowledged."""
+        return _("{ms} ms").format(ms=number(latency_s * 1000)) if math.isfinite(latency_s) else "—"
+
+    if len(latencies_s) == 1:
+        latency = milliseconds(latencies_s[0][1])
+    else:
+        latency = "\n".join(
+            _("shard {shard}: {latency}").format(shard=shard, latency=milliseconds(value))
+            for shard, value in latencies_s
+        )
+    shown_budget = number(budget) if budget else _("no budget")
+    return {
+        "title": _("Parley status"),
+        "color": VERDICT_COLOUR,
+        "fields": [
+            {"name": _("Version"), "value": version, "inline": True},
+            {"name": _("Uptime"), "value": f"{hours}:{minutes:02}:{seconds:02}", "inline": True},
+            {
+                "name": _("Shards"),
+                "value": _("{ids} of {count}").format(
+                    ids=", ".join(str(shard) for shard in shard_ids), count=shard_count
+                ),
+                "inline": True,
+            },
+            {"name": _("Gateway latency"), "value": latency or "—", "inline": True},
+            {"name": _("Debates running in this process"), "value": number(running), "inline": True},
+            {
+                "name": _("Gemini tokens today"),
+                "value": _("{used} of {budget}").format(used=number(used), budget=shown_budget),
+                "inline": True,
+            },
+        ],
     }
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from bot.core.pacing import (
 from bot.core.render import Embed, pack_messages
 from bot.core.translation import N_
 from bot.errors import needs_permission
+from bot.metrics import shard_context
 from bot.ratelimits import JSON, MessageRequest, RateLimits
 
 log = logging.getLogger(__name__)
@@ -304,9 +304,10 @@ class ChannelSender:
         self._sent_before_known = 0
         self._last_edit = float("-inf")
         # Shared by debates of any language, it starts with a context of its own rather than that of the
-        # debate that happened to create it: it posts what the debates rendered, and renders no words.
+        # debate that happened to create it: it posts what the debates rendered, and renders no words, and
+        # its log lines are no debate's. Only the channel's shard goes with it, for the metrics.
         self._task = asyncio.create_task(
-            self._run(), name=f"channel-sender-{channel_id}", context=contextvars.Context()
+            self._run(), name=f"channel-sender-{channel_id}", context=shard_context()
         )
         self._finishing: set[asyncio.Task[Any]] = set()
 

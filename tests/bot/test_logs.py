@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import sys
 from collections.abc import Iterator
@@ -9,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from bot.logs import REDACTED, RedactingFilter, configure_logging
+from bot.logs import (
+    LOG_FORMAT,
+    REDACTED,
+    DebateFilter,
+    RedactingFilter,
+    configure_logging,
+    logging_for_debate,
+)
 
 BOT_TOKEN = "MTE3NTE1MTEzMTE3MTA5NDUyOA.GhJkLm.abcdefghijklmnopqrstuvwxyz0123456789AB"
 GEMINI_KEY = "AIzaSyD-test-gemini-key-0123456789abcdef"
@@ -227,3 +236,44 @@ def test_configure_logging_honours_the_level(
     logging.getLogger("bot").warning("shown with %s", BOT_TOKEN)
     (line,) = capsys.readouterr().err.splitlines()
     assert line.endswith(f"WARNING bot: shown with {REDACTED}")
+
+
+async def test_lines_logged_while_a_debate_runs_name_it_and_others_do_not(
+    root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", [BOT_TOKEN])
+    log = logging.getLogger("bot.debates")
+
+    async def in_a_task_the_debate_started() -> None:
+        log.info("answer recorded")
+
+    log.info("before")
+    with logging_for_debate(42):
+        log.info("started")
+        await asyncio.create_task(in_a_task_the_debate_started())
+        # a task made with a fresh context (the shared per-channel sender) is no debate's
+        await asyncio.create_task(in_a_task_the_debate_started(), context=contextvars.Context())
+        with logging_for_debate(43):  # a continuation held from inside another debate's task
+            log.info("continued")
+        log.warning("still %s", BOT_TOKEN)
+    log.info("after")
+
+    lines = [line.split(" ", 2)[2] for line in capsys.readouterr().err.splitlines()]
+    assert lines == [
+        "INFO    bot.debates: before",
+        "INFO    bot.debates debate=42: started",
+        "INFO    bot.debates debate=42: answer recorded",
+        "INFO    bot.debates: answer recorded",
+        "INFO    bot.debates debate=43: continued",
+        f"WARNING bot.debates debate=42: still {REDACTED}",
+        "INFO    bot.debates: after",
+    ]
+
+
+def test_the_debate_filter_leaves_the_field_empty_outside_a_debate() -> None:
+    record = logging.LogRecord("bot", logging.INFO, __file__, 1, "hello", (), None)
+    assert DebateFilter().filter(record)
+    assert logging.Formatter(LOG_FORMAT.replace("%(asctime)s ", "")).format(record) == "INFO    bot: hello"
+    with logging_for_debate(7):
+        assert DebateFilter().filter(record)
+    assert getattr(record, "debate", None) == " debate=7"

@@ -45,6 +45,7 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.shutdown_grace_s == 30.0
     assert (settings.dev_guild_id, settings.shard_count, settings.shard_ids) == (None, None, None)
     assert settings.log_level == "INFO"
+    assert settings.metrics_port is None
 
 
 def test_every_variable_is_read() -> None:
@@ -68,6 +69,7 @@ def test_every_variable_is_read() -> None:
             "SHARD_COUNT": "4",
             "SHARD_IDS": "0,2",
             "LOG_LEVEL": "debug",
+            "METRICS_PORT": "9108",
         }
     )
     assert settings.discord_api_base == "http://127.0.0.1:8080/api/v10"
@@ -87,6 +89,7 @@ def test_every_variable_is_read() -> None:
     assert settings.dev_guild_id == 123
     assert (settings.shard_count, settings.shard_ids) == (4, (0, 2))
     assert settings.log_level == "DEBUG"
+    assert settings.metrics_port == 9108
 
 
 @pytest.mark.parametrize("name", ["DISCORD_TOKEN", "GEMINI_API_KEY"])
@@ -151,6 +154,9 @@ def test_tokens_are_never_checked_for_format() -> None:
         ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "SHARD_IDS must list distinct shards from 0 to 1"),
         ({"SHARD_COUNT": "2", "SHARD_IDS": "a"}, "SHARD_IDS must be a comma list of numbers"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR"),
+        ({"METRICS_PORT": "http"}, "METRICS_PORT must be a int number"),
+        ({"METRICS_PORT": "0"}, "METRICS_PORT must be at least 1"),
+        ({"METRICS_PORT": "65536"}, "METRICS_PORT must be at most 65535"),
     ],
 )
 def test_bad_values_are_refused_clearly(env: dict[str, str], fragment: str) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from sqlalchemy import select
 
 from bot.client import ParleyBot
 from bot.gemini import GeminiLLM
+from bot.metrics import Metrics
 from bot.privacy import PURGE_EVERY_S
 from bot.settings import settings_from
 from bot.store import Store, debate_replies, debates, make_engine
@@ -70,10 +73,14 @@ async def running_parley(
         settings = settings_from(bot_environment(discord, gemini, **extra))
         saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
         store = await Store.open(settings.database_url)
+        metrics = Metrics()  # shared by the Gemini client and the bot, as ``python -m bot`` shares it
         llm = GeminiLLM(
-            settings.gemini_api_key.reveal(), base_url=settings.gemini_base_url, rng=random.Random(1)
+            settings.gemini_api_key.reveal(),
+            base_url=settings.gemini_base_url,
+            rng=random.Random(1),
+            metrics=metrics,
         )
-        bot = ParleyBot(settings=settings, llm=llm, store=store, purge_every_s=purge_every_s)
+        bot = ParleyBot(settings=settings, llm=llm, store=store, purge_every_s=purge_every_s, metrics=metrics)
         task = asyncio.create_task(bot.start(settings.discord_token.reveal()))
         try:
             async with asyncio.timeout(15):
@@ -302,3 +309,49 @@ async def stop_bot(process: asyncio.subprocess.Process) -> int:
     if process.returncode is None:
         process.send_signal(signal.SIGTERM)
     return await asyncio.wait_for(process.wait(), 15)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for ``METRICS_PORT``)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One read of ``/metrics``: its content type and every sample."""
+
+    content_type: str
+    samples: tuple[tuple[str, dict[str, str], float], ...]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of the samples named ``name`` whose labels include ``labels`` (0 when there is none)."""
+        return sum(
+            value
+            for sample, found, value in self.samples
+            if sample == name and all(found.get(key) == wanted for key, wanted in labels.items())
+        )
+
+    def labels(self, name: str) -> list[dict[str, str]]:
+        return [found for sample, found, _value in self.samples if sample == name]
+
+
+async def scrape_metrics(port: int) -> Scrape:
+    """``GET http://127.0.0.1:{port}/metrics``, parsed as Prometheus reads it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        assert response.status == 200, await response.text()
+        text = await response.text()
+        content_type = response.headers["Content-Type"]
+    samples = tuple(
+        (sample.name, dict(sample.labels), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    )
+    return Scrape(content_type, samples)

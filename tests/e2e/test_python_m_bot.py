@@ -13,8 +13,10 @@ from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
     bot_environment,
+    free_port,
     persona_calls,
     run_debate_command,
+    scrape_metrics,
     settled_original,
     start_bot,
     stop_bot,
@@ -31,12 +33,17 @@ async def test_python_m_bot_runs_a_debate_and_stops_cleanly_on_sigterm(tmp_path:
     async with FakeGemini(api_key=GEMINI_KEY) as gemini, FakeDiscord(token=DISCORD_TOKEN) as discord:
         discord.add_guild("Subprocess Guild")
         gemini.script("You are Rebel Pilot,", Reply("Red Five, standing by.", latency=0.2))
+        port = free_port()
         environment = bot_environment(
-            discord, gemini, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+            discord, gemini, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", METRICS_PORT=str(port)
         )
         process = await start_bot(environment, tmp_path, log)
         try:
             run = await run_debate_command(discord, "Should the Rebellion have negotiated?")
+            metrics = await scrape_metrics(port)
+            assert metrics.value("parley_debates_total", outcome="finished", shard="0") == 1
+            assert metrics.value("parley_persona_latency_seconds_count", shard="0") == 4
+            assert metrics.value("parley_tokens_total") > 0
             assert run.interaction.ack_type == 5
             assert run.text_of("🚀 Rebel Pilot") == "Red Five, standing by."
             assert len(run.titled()) == 6  # four personas, the verdict and the crowd's votes
@@ -50,6 +57,7 @@ async def test_python_m_bot_runs_a_debate_and_stops_cleanly_on_sigterm(tmp_path:
     assert "Traceback" not in output
     assert DISCORD_TOKEN not in output
     assert GEMINI_KEY not in output
+    assert f"serving Prometheus metrics at http://0.0.0.0:{port}/metrics" in output
 
 
 async def test_a_panel_and_its_audit_log_survive_a_process_restart(tmp_path: Path) -> None:

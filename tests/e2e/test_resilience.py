@@ -17,11 +17,13 @@ from tests.e2e.harness import (
     DISCORD_TOKEN,
     GEMINI_KEY,
     final_status,
+    free_port,
     persona_calls,
     recorded_debate,
     run,
     run_debate_command,
     running_parley,
+    scrape_metrics,
     settled_original,
 )
 from tests.fakes.fake_discord import FakeDiscord
@@ -91,8 +93,12 @@ async def test_a_burst_of_429s_is_waited_out_and_no_message_is_lost(
     discord_fake: FakeDiscord, gemini: FakeGemini, database_url: str
 ) -> None:
     discord_fake.fail_next("POST /channels/{channel_id}/messages", 429, {"retry_after": 0.3}, count=3)
-    async with running_parley(discord_fake, gemini, DATABASE_URL=database_url):
+    port = free_port()
+    async with running_parley(discord_fake, gemini, DATABASE_URL=database_url, METRICS_PORT=str(port)):
         run_ = await run_debate_command(discord_fake, QUESTION)
+        metrics = await scrape_metrics(port)
+    # every 429 is counted, on the shard of the channel's guild (its sender's)
+    assert metrics.value("parley_discord_rate_limited_total", shard="0") == 3
     record = await recorded_debate(database_url, QUESTION)
     assert record.status == "done"
     assert record.replies == {

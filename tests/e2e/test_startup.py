@@ -262,6 +262,22 @@ async def test_a_rejected_discord_token_is_a_configuration_error(
     assert "not-the-bot-token" not in finished.stderr
 
 
+async def test_a_metrics_port_in_use_is_a_configuration_error(
+    discord: FakeDiscord, gemini: FakeGemini, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environment = environment_for(discord, gemini, tmp_path, METRICS_PORT=str(port))
+        finished = await run_parley(environment, tmp_path)
+    finished.assert_clean()
+    assert finished.returncode == 2
+    (verdict,) = finished.verdicts
+    assert verdict.startswith(f"parley: cannot serve metrics on METRICS_PORT={port} (")
+    assert verdict.endswith("choose a free port or leave METRICS_PORT unset")
+
+
 async def test_a_refused_connection_names_discord_api_base(gemini: FakeGemini, tmp_path: Path) -> None:
     async with FakeDiscord(token=DISCORD_TOKEN) as discord:
         base = f"http://127.0.0.1:{closed_port()}/api/v10"
