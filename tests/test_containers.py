@@ -61,6 +61,8 @@ def test_the_shard_processes_run_every_shard_once_on_one_postgresql_and_one_redi
         assert service["env_file"] == ".env", "the secrets come from .env, never from compose.yaml"
         assert seconds(service["stop_grace_period"]) > SHUTDOWN_GRACE_S
         assert service["restart"] == "unless-stopped"
+        probe = " ".join(service["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{settings.metrics_port}/metrics" in probe, "healthy when serving metrics"
     assert sorted(shards) == [0, 1]
 
 
