@@ -25,11 +25,17 @@ async def test_a_panel_of_ten_maximal_names_fills_two_rows_of_votes_above_the_ac
     assert all(len(button["custom_id"]) <= 100 for button in votes)
     assert all("emoji" not in button for button in votes), "persona emoji may be any text: kept in the label"
     assert [button["custom_id"] for button in rows[VERDICT_ACTIONS_ROW]["components"]] == [
-        "parley:transcript:123456789012345678"
+        "parley:round:123456789012345678",
+        "parley:followup:123456789012345678",
+        "parley:transcript:123456789012345678",
     ]
 
 
 async def test_each_vote_button_is_labelled_with_its_persona() -> None:
     rows = verdict_controls(7, DEFAULT_PANEL).to_components()
     assert [button["label"] for button in rows[0]["components"]] == [p.label for p in DEFAULT_PANEL]
-    assert rows[1]["components"][0]["custom_id"] == "parley:transcript:7"
+    assert [button["custom_id"] for button in rows[1]["components"]] == [
+        "parley:round:7",
+        "parley:followup:7",
+        "parley:transcript:7",
+    ]
