@@ -1,7 +1,7 @@
 """The crowd beside the council: members vote for a debate's most convincing persona with the buttons under
-its verdict, one vote each and changeable; the verdict's crowd embed shows the ranking, the council's
-tally and how far they agree, refreshed at most once a second however many press at once, per debate,
-and after a restart."""
+its verdict, one vote each and changeable; the last two fields of the verdict's last embed show the
+crowd's ranking (beside the council's tally) and how far they agree, refreshed at most once a second
+however many press at once, per debate, after a restart, and in the debate's language whoever votes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from sqlalchemy import delete
 from bot.core.personas import DEFAULT_PANEL
 from bot.store import debates, make_engine
 from tests.e2e.harness import (
-    CROWD_TITLE,
     DISCORD_TOKEN,
     GEMINI_KEY,
     DebateRun,
@@ -106,15 +105,32 @@ def vote_ids(message: JSON) -> list[str]:
     ]
 
 
-def crowd_of(message: JSON) -> JSON:
-    """The crowd's embed: the last of the verdict's last message."""
-    embed: JSON = message["embeds"][-1]
-    assert embed["title"] == CROWD_TITLE
-    return embed
+CROWD, AGREEMENT = "👥 Crowd", "Agreement"
+
+
+def crowd_of(message: JSON) -> list[JSON]:
+    """The crowd's fields: the last two of the verdict's last embed, the first inline beside the
+    council's tally (inline too, just before)."""
+    fields: list[JSON] = message["embeds"][-1]["fields"]
+    assert [field.get("inline") for field in fields[-3:]] == [True, True, False]
+    return fields[-2:]
+
+
+def crowd_text(message: JSON) -> str:
+    crowd, _agreement = crowd_of(message)
+    assert crowd["name"] == CROWD
+    return str(crowd["value"])
 
 
 def fields_of(embed: JSON) -> dict[str, str]:
     return {field["name"]: field["value"] for field in embed.get("fields", [])}
+
+
+def assert_the_contract_holds(run: DebateRun) -> None:
+    """One titled embed per persona, then the verdict; the thread's last embed carries its figures."""
+    assert run.titled() == [*LABELS, "⚖️ Verdict"]
+    footer = run.thread_embeds[-1]["footer"]["text"]
+    assert all(word in footer for word in ("wall ", "speed-up", "tokens")), footer
 
 
 def edits_of(discord: FakeDiscord, message_id: str) -> list[RecordedRequest]:
@@ -176,10 +192,10 @@ async def test_members_vote_one_changes_their_mind_and_the_verdict_shows_the_cro
         assert [button["label"] for button in rows[0]["components"]] == LABELS
         assert vote_ids(verdict) == [f"parley:vote:{record}:{n}" for n in range(4)]
         assert rows[-1]["components"][-1]["custom_id"] == f"parley:transcript:{record}"
-        # Before any vote, the crowd's embed invites one, beside the council's tally.
-        before = crowd_of(verdict)
-        assert "Nobody has voted yet" in before["description"]
-        assert fields_of(before)["Council"] == "🟢 For 2 · 🔴 Against 1 · 🟡 Mixed 1"
+        # Before any vote, the crowd's field invites one, beside the council's tally.
+        assert "Nobody has voted yet" in crowd_text(verdict)
+        assert fields_of(verdict["embeds"][-1])["Council"] == "🟢 For 2 · 🔴 Against 1 · 🟡 Mixed 1"
+        assert_the_contract_holds(run)
 
         answers = await asyncio.gather(
             press(discord_fake, verdict, PILOT, leia),
@@ -192,8 +208,9 @@ async def test_members_vote_one_changes_their_mind_and_the_verdict_shows_the_cro
                 await discord_fake.messages_changed().wait()
         changed = await press(discord_fake, verdict, OFFICER, luke)
         final = await shown_when(
-            discord_fake, run.thread_id, verdict["id"], lambda m: "🛡️ Imperial Officer" in str(m["embeds"][-1])
+            discord_fake, run.thread_id, verdict["id"], lambda m: "🛡️ Imperial Officer" in str(crowd_of(m))
         )
+        assert_the_contract_holds(run)
 
     for answer, label in zip(
         answers, ["🚀 Rebel Pilot", "🚀 Rebel Pilot", "🌍 Neutral Citizen"], strict=True
@@ -205,29 +222,29 @@ async def test_members_vote_one_changes_their_mind_and_the_verdict_shows_the_cro
         changed["content"] == "You changed your vote from **🌍 Neutral Citizen** to **🛡️ Imperial Officer**."
     )
 
-    crowd = crowd_of(final)
-    ranking = crowd["description"].split("\n")
+    ranking = crowd_text(final).split("\n")
     assert ranking[:2] == [
         "**1.** 🚀 Rebel Pilot — 2 votes · 67 % · 🟢 For",
         "**2.** 🛡️ Imperial Officer — 1 vote · 33 % · 🔴 Against",
     ]
     assert ranking[-1].startswith("3 members voted.")
-    fields = fields_of(crowd)
-    assert fields["Crowd's pick"] == "🚀 Rebel Pilot"
+    fields = fields_of(final["embeds"][-1])
+    assert list(fields)[-3:] == ["Council", CROWD, AGREEMENT]
     assert fields["Council"] == "🟢 For 2 · 🔴 Against 1 · 🟡 Mixed 1"
-    assert fields["Agreement"] == (
+    assert fields[AGREEMENT].startswith(
         "67 % of the crowd's votes went to personas who ended 🟢 For, the council's side. "
-        "The crowd mostly agrees with the council."
+        "The crowd mostly agrees with the council.\n*Agreement: the share of the crowd's votes"
     )
-    # The verdict itself is untouched above the crowd's embed, and the buttons are still there.
+    # The verdict itself is untouched above the crowd's fields, and the buttons are still there.
     assert final["embeds"][:-1] == verdict["embeds"][:-1]
+    assert {**final["embeds"][-1], "fields": []} == {**verdict["embeds"][-1], "fields": []}
+    assert final["embeds"][-1]["fields"][:-2] == verdict["embeds"][-1]["fields"][:-2]
     assert final["components"] == verdict["components"]
 
     edits = edits_of(discord_fake, verdict["id"])
     assert len(edits) == 2, "the three overlapping presses shared one refresh, the change had its own"
     assert_paced(edits)
-    sent = crowd_of(edits[-1].json)
-    assert {key: crowd[key] for key in sent} == sent, "the last refresh shows the final counts"
+    assert crowd_of(edits[-1].json) == crowd_of(final), "the last refresh shows the final counts"
 
 
 async def test_two_verdicts_in_one_thread_voted_on_at_once_each_show_their_own_votes(
@@ -270,7 +287,7 @@ async def test_two_verdicts_in_one_thread_voted_on_at_once_each_show_their_own_v
             ),
         ]
 
-    one, two = (crowd_of(message)["description"].split("\n") for message in shown)
+    one, two = (crowd_text(message).split("\n") for message in shown)
     assert one[:2] == [
         "**1.** 🚀 Rebel Pilot — 3 votes · 75 % · 🟢 For",
         "**2.** 🛡️ Imperial Officer — 1 vote · 25 % · 🔴 Against",
@@ -278,7 +295,7 @@ async def test_two_verdicts_in_one_thread_voted_on_at_once_each_show_their_own_v
     assert one[-1].startswith("4 members voted.")
     assert two[0] == "**1.** 🤖 Droid Analyst — 2 votes · 100 % · 🟡 Mixed"
     assert two[-1].startswith("2 members voted.")
-    assert fields_of(crowd_of(shown[1]))["Agreement"].startswith("0 % of the crowd's votes")
+    assert fields_of(shown[1]["embeds"][-1])[AGREEMENT].startswith("0 % of the crowd's votes")
     for message in (first, second):
         edits = edits_of(discord_fake, message["id"])
         assert edits
@@ -318,11 +335,10 @@ async def test_after_a_restart_a_vote_counts_with_the_earlier_ones_and_a_purged_
         await asyncio.sleep(1.2)
 
     assert answer["content"] == "Your vote: **🤖 Droid Analyst**. Press another persona to change it."
-    assert crowd_of(final)["description"].split("\n")[:2] == [
+    assert crowd_text(final).split("\n")[:2] == [
         "**1.** 🌍 Neutral Citizen — 1 vote · 50 % · 🟢 For",
         "**1.** 🤖 Droid Analyst — 1 vote · 50 % · 🟡 Mixed",
     ]
-    assert fields_of(crowd_of(final))["Crowd's pick"] == "🌍 Neutral Citizen · 🤖 Droid Analyst"
     assert_paced(edits_of(discord_fake, verdict["id"]))
     assert refused["flags"] & 64
     assert refused["content"] == "This debate no longer exists (it was deleted), so it takes no more votes."
