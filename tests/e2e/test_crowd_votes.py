@@ -15,7 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
+from bot.core.crowd import crowd_fields
 from bot.core.personas import DEFAULT_PANEL
+from bot.core.stances import Stance
+from bot.core.translation import _, speaking_in
 from bot.store import debates, make_engine
 from tests.e2e.harness import (
     DISCORD_TOKEN,
@@ -24,6 +27,7 @@ from tests.e2e.harness import (
     final_status,
     run_debate_command,
     running_parley,
+    settled_original,
 )
 from tests.fakes.fake_discord import FakeDiscord, FakeGuild, FakeInteraction, FakeMember, RecordedRequest
 from tests.fakes.fake_gemini import FakeGemini, GeminiCall, Outcome, Reply
@@ -143,10 +147,13 @@ def edits_of(discord: FakeDiscord, message_id: str) -> list[RecordedRequest]:
     ]
 
 
-async def press(discord: FakeDiscord, message: JSON, position: int, member: FakeMember) -> JSON:
-    """``member`` presses the vote button of the persona at ``position``; returns the bot's answer."""
+async def press(
+    discord: FakeDiscord, message: JSON, position: int, member: FakeMember, locale: str = "en-US"
+) -> JSON:
+    """``member`` (whose client speaks ``locale``) presses the vote button of the persona at ``position``;
+    returns the bot's answer."""
     (custom_id,) = [custom_id for custom_id in vote_ids(message) if custom_id.endswith(f":{position}")]
-    interaction = await discord.invoke_component(int(message["id"]), custom_id, member=member)
+    interaction = await discord.invoke_component(int(message["id"]), custom_id, member=member, locale=locale)
     ack = await interaction.wait_for_ack()
     assert ack.type == 4
     assert ack.data is not None
@@ -343,3 +350,53 @@ async def test_after_a_restart_a_vote_counts_with_the_earlier_ones_and_a_purged_
     assert refused["flags"] & 64
     assert refused["content"] == "This debate no longer exists (it was deleted), so it takes no more votes."
     assert len(edits_of(discord_fake, controlled(gone.thread_messages)["id"])) == edits_before
+
+
+def vote_answer_in(locale: str, label: str) -> str:
+    """What a first vote's private answer says in ``locale``."""
+    with speaking_in(locale):
+        return _("Your vote: **{persona}**. Press another persona to change it.").format(persona=label)
+
+
+async def test_a_german_debates_crowd_stays_german_while_each_voter_is_answered_in_their_own_language(
+    discord_fake: FakeDiscord, gemini: FakeGemini, guild: FakeGuild
+) -> None:
+    asker, pierre, akira = (discord_fake.add_member(guild, name) for name in ("hans", "pierre", "akira"))
+    async with running_parley(discord_fake, gemini):
+        run = await run_debate_command(
+            discord_fake, "[D1] War der Todesstern ein legitimes Ziel?", member=asker, locale="de"
+        )
+        verdict = controlled(run.thread_messages)
+        record = vote_ids(verdict)[0].split(":")[2]
+        # A French and a Japanese member vote at once; the Japanese one then asks for the transcript.
+        french, japanese = await asyncio.gather(
+            press(discord_fake, verdict, PILOT, pierre, "fr"),
+            press(discord_fake, verdict, OFFICER, akira, "ja"),
+        )
+        transcript = await discord_fake.invoke_component(
+            int(verdict["id"]), f"parley:transcript:{record}", member=akira, locale="ja"
+        )
+        sent = await settled_original(discord_fake, transcript)
+        final = await shown_when(
+            discord_fake, run.thread_id, verdict["id"], lambda m: "🛡️ Imperial Officer" in str(crowd_of(m))
+        )
+        stances = tuple(Stance(STANCES[persona.name]) for persona in DEFAULT_PANEL)
+        with speaking_in("de"):
+            german = crowd_fields(DEFAULT_PANEL, stances, {PILOT: 1, OFFICER: 1})
+        with speaking_in("fr"):
+            french_fields = crowd_fields(DEFAULT_PANEL, stances, {PILOT: 1, OFFICER: 1})
+        answers = {"fr": vote_answer_in("fr", LABELS[PILOT]), "ja": vote_answer_in("ja", LABELS[OFFICER])}
+
+    # The refresh speaks the debate's language, not the voters'.
+    assert crowd_of(final) == german
+    assert german != french_fields
+    assert "**1.** 🚀 Rebel Pilot — 1 vote · 50 % · 🟢 Dafür" in crowd_text(final)
+    assert "Pour" not in crowd_text(final)
+    assert fields_of(final["embeds"][-1])["Gremium"] == "🟢 Dafür 2 · 🔴 Dagegen 1 · 🟡 Gemischt 1"
+    # Each voter's private answer speaks their own.
+    assert french["flags"] & 64
+    assert japanese["flags"] & 64
+    assert french["content"] == answers["fr"]
+    assert japanese["content"] == answers["ja"]
+    assert sent["flags"] & 64
+    assert sent["content"] == f"討論 #{record} の記録です。"
