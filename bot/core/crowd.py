@@ -46,7 +46,7 @@ CROWD_FIELDS_LIMIT = 1500
 BUTTON_LABEL_LIMIT = 80
 """Discord's limit on a button's label."""
 RANKING_LABEL_LIMITS = (60, 32, 16)
-"""How much of a persona's label a ranking line shows: the first that lets the embed fit its room."""
+"""How much of a persona's label a ranking line shows: the first that lets the fields fit their room."""
 _CUSTOM_EMOJI = re.compile(r"<a?:([A-Za-z0-9_]{2,32}):\d{15,21}>")
 MOSTLY = 2 / 3
 """Agreement from which the crowd mostly agrees with the council (and up to 1 − this, mostly not)."""
