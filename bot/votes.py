@@ -127,7 +127,7 @@ class VoteService:
         votes as they are now, in the debate's language; every other embed and field is kept."""
         standing = await self._store.debate_standing(refresh.record)
         if standing is None or not refresh.message.embeds:
-            return  # deleted meanwhile: the message is left as it is
+            return  # deleted meanwhile (or nothing to refresh): the message is left as it is
         counts = await self._store.vote_counts(refresh.record)
         embeds = [cast(Embed, embed.to_dict()) for embed in refresh.message.embeds]
         last = embeds[-1]
