@@ -69,6 +69,7 @@ class ContinuationService:
                     run_id=self._run_id,
                     rounds=rounds_so_far(chain) + 1,
                     limit=MAX_CONTINUATIONS,
+                    language=language.code if language is not None else None,
                 )
             except RoundTaken as taken:
                 newest = await self._store.latest_round(taken.latest)
@@ -122,6 +123,7 @@ class ContinuationService:
                     run_id=self._run_id,
                     rounds=1,
                     limit=MAX_CONTINUATIONS,
+                    language=language.code if language is not None else None,
                 )
             except ChainFull:
                 raise UserFacingError(_chain_full()) from None

@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 import discord
 
 from bot.admission import Admission, Ticket
-from bot.core.crowd import crowd_embed, final_stances
+from bot.core.crowd import CROWD_FIELDS_LIMIT, crowd_fields, final_stances
 from bot.core.debate import (
     DebateConfig,
     DebateFailed,
@@ -213,6 +213,7 @@ class DebateService:
                 panel=panel,
                 run_id=self._run_id,
                 rounds=rounds,
+                language=language.code if language is not None else None,
             )
             debate = self.new_debate(
                 interaction, venue, ticket, record, question, panel, rounds=rounds, language=language
@@ -442,14 +443,17 @@ class DebateService:
                         self.metrics.verdict_written(
                             debate.shard, event.fallback_from.latency_s, event.fallback_from.usage.total
                         )
-                    crowd = crowd_embed(debate.panel, final_stances(debate.panel, event.positions), {})
+                    crowd = crowd_fields(debate.panel, final_stances(debate.panel, event.positions), {})
                     debate.queue.add_verdict(
-                        [
-                            *verdict_embeds(
-                                event.outcome, event.stats, event.positions, event.fallback_from, written
-                            ),
-                            crowd,  # last: the votes refresh it in place
-                        ],
+                        verdict_embeds(
+                            event.outcome,
+                            event.stats,
+                            event.positions,
+                            event.fallback_from,
+                            written,
+                            crowd=crowd,  # the last two fields: the votes refresh them in place
+                            crowd_room=CROWD_FIELDS_LIMIT,
+                        ),
                         verdict_controls(debate.record, debate.panel),
                     )
                     if isinstance(event.outcome, PersonaReply):

@@ -281,6 +281,10 @@ class TranscriptButton(
     ) -> TranscriptButton:
         return cls(int(match["record"]))
 
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)  # the callback runs next, in this same task: it answers in their language
+        return True
+
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await interaction.client.history.send_transcript(interaction, self.record)
@@ -318,6 +322,10 @@ class AnotherRoundButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.Vie
     ) -> AnotherRoundButton:
         return cls(int(match["record"]))
 
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)  # the callback runs next, in this same task: it answers in their language
+        return True
+
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await interaction.client.continuations.another_round(interaction, self.record)
@@ -334,7 +342,7 @@ VOTE_TEMPLATE = r"parley:vote:(?P<record>[0-9]+):(?P<position>[0-9]+)"
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE):
     """One persona's button under a verdict: a press is the member's vote for it as the most convincing
     (one vote each; pressing another persona changes it). The vote service records it, answers privately
-    and refreshes the verdict's crowd embed."""
+    and refreshes the crowd's fields of the verdict."""
 
     def __init__(self, record: int, position: int, label: str = "") -> None:
         super().__init__(
@@ -358,6 +366,10 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
     ) -> VoteButton:
         label = item.label if isinstance(item, discord.ui.Button) else None
         return cls(int(match["record"]), int(match["position"]), label or "")
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)  # the callback runs next, in this same task: it answers in their language
+        return True
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
@@ -396,6 +408,10 @@ class FollowUpButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     ) -> FollowUpButton:
         return cls(int(match["record"]))
 
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)  # the callback runs next, in this same task: it answers in their language
+        return True
+
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await interaction.client.continuations.ask_follow_up(interaction, self.record)
@@ -421,6 +437,10 @@ class FollowUpModal(discord.ui.Modal):
             custom_id="followup-question",
         )
         self.add_item(self.question)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)  # on_submit runs next, in this same task: a refusal speaks their language
+        return True
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         typed = self.question.value

@@ -1,11 +1,12 @@
 """The crowd's votes: a member presses a persona's button under a verdict to vote for the most convincing
-persona (one vote each, changeable), and the verdict's crowd embed follows.
+persona (one vote each, changeable), and the crowd's fields of the verdict follow.
 
 A press is recorded, answered privately, and the verdict's last message refreshed: at most once every
 :data:`~bot.core.pacing.EDIT_INTERVAL_S` however many press at once (presses in between are coalesced into
 the next refresh), and the last refresh reads the counts when it edits, so it always shows the final ones.
-What a refresh shows is rebuilt from the pressed message (its embeds, the last of which is the crowd's)
-and the database (the votes, the panel and its final stances), so it works the same after a restart.
+What a refresh shows is rebuilt from the pressed message (its embeds, the last two fields of the last of
+which are the crowd's) and the database (the votes, the panel, its final stances and the debate's
+language, which the refresh speaks whoever voted), so it works the same after a restart.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any, cast
 
 import discord
 
-from bot.core.crowd import crowd_embed
+from bot.core.crowd import CROWD_FIELD_COUNT, crowd_fields
 from bot.core.pacing import EDIT_INTERVAL_S
 from bot.core.records import DebateStanding, NoSuchDebate, Storage
 from bot.core.render import EMBED_CHARS_PER_MESSAGE, Embed, safe_inline, shown_size
-from bot.core.translation import N_, _
+from bot.core.translation import N_, _, speaking_in
 from bot.errors import UserFacingError, send_private
 from bot.ratelimits import RateLimits
 
@@ -46,7 +47,7 @@ class Refresh:
 
 
 class VoteService:
-    """Records the crowd's votes and keeps each verdict's crowd embed up to date, within the edit limits."""
+    """Records the crowd's votes and keeps each verdict's crowd fields up to date, within the edit limits."""
 
     def __init__(
         self, store: Storage, rate_limits: RateLimits, *, edit_interval_s: float = EDIT_INTERVAL_S
@@ -59,7 +60,7 @@ class VoteService:
 
     async def vote(self, interaction: discord.Interaction[Any], record: int, position: int) -> None:
         """Record the member's vote for the persona at ``position`` of debate ``record``, tell them
-        privately, and refresh the pressed message's crowd embed. Raises :class:`UserFacingError` when
+        privately, and refresh the pressed message's crowd fields. Raises :class:`UserFacingError` when
         the debate is gone (or not this server's) or the persona is not on its panel."""
         standing = await self._store.debate_standing(record)
         if standing is None or standing.guild_id != interaction.guild_id:
@@ -122,17 +123,24 @@ class VoteService:
             del self._refreshes[refresh.message.id]
 
     async def _edit(self, refresh: Refresh) -> None:
-        """Replace the message's last embed (the crowd's) with one showing the votes as they are now."""
+        """Replace the last two fields of the message's last embed (the crowd's) with ones showing the
+        votes as they are now, in the debate's language; every other embed and field is kept."""
         standing = await self._store.debate_standing(refresh.record)
-        if standing is None:
-            return  # deleted meanwhile: the message is left as it is
+        if standing is None or not refresh.message.embeds:
+            return  # deleted meanwhile (or nothing to refresh): the message is left as it is
         counts = await self._store.vote_counts(refresh.record)
-        others = [cast(Embed, embed.to_dict()) for embed in refresh.message.embeds[:-1]]
-        room = EMBED_CHARS_PER_MESSAGE - sum(shown_size(embed) for embed in others)
-        crowd = crowd_embed(standing.panel, standing.stances, counts, room=room)
-        embeds = [discord.Embed.from_dict(dict(embed)) for embed in [*others, crowd]]
+        embeds = [cast(Embed, embed.to_dict()) for embed in refresh.message.embeds]
+        last = embeds[-1]
+        kept = last.get("fields", [])[:-CROWD_FIELD_COUNT]
+        rest: Embed = {**last, "fields": kept}
+        room = EMBED_CHARS_PER_MESSAGE - sum(shown_size(embed) for embed in [*embeds[:-1], rest])
+        with speaking_in(standing.language):
+            crowd = crowd_fields(standing.panel, standing.stances, counts, room=room)
+        embeds[-1] = {**rest, "fields": [*kept, *crowd]}
         async with self._rate_limits.global_slot():
-            edited = await refresh.message.edit(embeds=embeds, allowed_mentions=NO_PINGS)
+            edited = await refresh.message.edit(
+                embeds=[discord.Embed.from_dict(dict(embed)) for embed in embeds], allowed_mentions=NO_PINGS
+            )
         refresh.message = edited
 
 

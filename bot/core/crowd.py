@@ -1,16 +1,18 @@
-"""The crowd beside the council: members' votes for a debate's most convincing persona, as an embed.
+"""The crowd beside the council: members' votes for a debate's most convincing persona, as verdict fields.
 
-Under each verdict members vote with one button per persona (one vote each, changeable). The crowd embed,
-the last of the verdict's last message, ranks the personas by votes, shows the council's tally beside it,
-and says how far the two agree:
+Under each verdict members vote with one button per persona (one vote each, changeable). The crowd's
+fields are the last two of the verdict's last embed (the one with the debate's figures in its footer):
+"👥 Crowd" ranks the personas by votes, right beside the council's tally, and "Agreement" says how far
+the two agree:
 
     **Agreement** is the share of the crowd's votes that went to personas whose final stance is the
     council's leading stance (the one most personas ended on, ``unknown`` aside). There is none to
     measure when nobody voted, when no persona took a stance, or when the council is split (two stances
     tie for the most personas).
 
-The embed never grows past :data:`CROWD_EMBED_LIMIT` characters (packing keeps that much room for it in
-the verdict's last message), nor past the room a refresh finds left in the message it edits.
+The two fields never count more than :data:`CROWD_FIELDS_LIMIT` characters (packing keeps that much room
+for them in the verdict's last message), nor more than the room a refresh finds left in the message it
+edits.
 """
 
 from __future__ import annotations
@@ -22,27 +24,29 @@ from dataclasses import dataclass
 from bot.core.debate import Position
 from bot.core.personas import Persona
 from bot.core.render import (
-    DESCRIPTION_LIMIT,
-    TITLE_LIMIT,
-    Embed,
+    FIELD_NAME_LIMIT,
+    FIELD_VALUE_LIMIT,
     EmbedField,
     safe_inline,
-    shown_size,
     stance_tally,
 )
 from bot.core.stances import ANSWERABLE_STANCES, BADGES, Stance
 from bot.core.text import discord_length, truncate
 from bot.core.translation import N_, _, ngettext
 
-CROWD_TITLE = N_("👥 The crowd")
-CROWD_COLOUR = 0x3498DB
-CROWD_EMBED_LIMIT = 1600
-"""The most characters the crowd embed counts towards its message's 6000, whatever the votes."""
+CROWD_FIELD = N_("👥 Crowd")
+AGREEMENT_FIELD = N_("Agreement")
+AGREEMENT_DEFINITION = N_(
+    "Agreement: the share of the crowd's votes for personas whose final stance is the council's leading one."
+)
+CROWD_FIELD_COUNT = 2
+"""The crowd's fields: the last this many of the verdict's last embed."""
+CROWD_FIELDS_LIMIT = 1500
+"""The most characters the crowd's two fields count towards their message's 6000, whatever the votes."""
 BUTTON_LABEL_LIMIT = 80
 """Discord's limit on a button's label."""
 RANKING_LABEL_LIMITS = (60, 32, 16)
-"""How much of a persona's label a ranking line shows: the first that lets the embed fit its room."""
-PICK_LIMIT = 300
+"""How much of a persona's label a ranking line shows: the first that lets the fields fit their room."""
 _CUSTOM_EMOJI = re.compile(r"<a?:([A-Za-z0-9_]{2,32}):\d{15,21}>")
 MOSTLY = 2 / 3
 """Agreement from which the crowd mostly agrees with the council (and up to 1 − this, mostly not)."""
@@ -105,32 +109,68 @@ def ranking(counts: Mapping[int, int], panel_size: int) -> list[Ranked]:
     return ranked
 
 
-def crowd_embed(
+def crowd_fields(
     panel: Sequence[Persona],
     stances: Sequence[Stance | None],
     counts: Mapping[int, int],
     *,
-    room: int = CROWD_EMBED_LIMIT,
-) -> Embed:
-    """The crowd's ranking (persona, votes, share, final stance), the council's tally beside it and how
-    far they agree; with no votes, an invitation to vote. At most ``room`` (and :data:`CROWD_EMBED_LIMIT`)
-    characters: labels are shortened, then the ranking's tail is left out, as needed."""
-    room = min(room, CROWD_EMBED_LIMIT)
+    room: int = CROWD_FIELDS_LIMIT,
+) -> list[EmbedField]:
+    """The crowd's two fields: "👥 Crowd" (inline, to sit beside the council's tally), the ranking
+    (persona, votes, share, final stance) or, with no votes, an invitation to vote; then "Agreement".
+    At most ``room`` (and :data:`CROWD_FIELDS_LIMIT`) characters when that leaves room for their names:
+    labels are shortened, then the ranking's tail is left out, then the texts are cut, as needed."""
+    room = min(room, CROWD_FIELDS_LIMIT)
     counts = {position: votes for position, votes in counts.items() if 0 <= position < len(panel)}
     ranked = ranking(counts, len(panel))
+    total = sum(counts.values())
+    agreement_text = _agreement_text(stances, counts)
     for label_limit in RANKING_LABEL_LIMITS:
-        lines = [_ranking_line(panel, stances, entry, sum(counts.values()), label_limit) for entry in ranked]
-        embed = _embed(panel, stances, counts, lines, label_limit)
-        if shown_size(embed) <= room:
-            return embed
+        lines = [_ranking_line(panel, stances, entry, total, label_limit) for entry in ranked]
+        fields = _fields(_crowd_text(lines, total), agreement_text)
+        if _fits(fields, room):
+            return fields
     while lines:  # the shortest labels still do not fit: leave out the ranking's tail
         lines.pop()
-        embed = _embed(
-            panel, stances, counts, lines, RANKING_LABEL_LIMITS[-1], left_out=len(ranked) - len(lines)
+        fields = _fields(_crowd_text(lines, total, left_out=len(ranked) - len(lines)), agreement_text)
+        if _fits(fields, room):
+            return fields
+    return _shrunk(fields, room)
+
+
+def _fields(crowd: str, agreement_text: str) -> list[EmbedField]:
+    definition = "*" + _(AGREEMENT_DEFINITION) + "*"
+    return [
+        {"name": truncate(_(CROWD_FIELD), FIELD_NAME_LIMIT), "value": crowd, "inline": True},
+        {
+            "name": truncate(_(AGREEMENT_FIELD), FIELD_NAME_LIMIT),
+            "value": truncate(agreement_text + "\n" + definition, FIELD_VALUE_LIMIT),
+            "inline": False,
+        },
+    ]
+
+
+def fields_size(fields: Sequence[EmbedField]) -> int:
+    """Characters ``fields`` count towards their message's 6000."""
+    return sum(discord_length(field["name"]) + discord_length(field["value"]) for field in fields)
+
+
+def _fits(fields: Sequence[EmbedField], room: int) -> bool:
+    return fields_size(fields) <= room and all(
+        discord_length(field["value"]) <= FIELD_VALUE_LIMIT for field in fields
+    )
+
+
+def _crowd_text(lines: Sequence[str], total: int, *, left_out: int = 0) -> str:
+    if total == 0:
+        return _(
+            "Nobody has voted yet. Which persona convinced you most? Press their button below: "
+            "one vote each, and you can change it."
         )
-        if shown_size(embed) <= room:
-            return embed
-    return _shrunk(embed, room)
+    if left_out:
+        lines = [*lines, _("…and {count} more").format(count=left_out)]
+    voted = ngettext("{count} member voted.", "{count} members voted.", total).format(count=total)
+    return "\n".join(lines) + "\n\n" + voted + " " + _("Press a persona below to vote or change your vote.")
 
 
 def _stance_at(stances: Sequence[Stance | None], position: int) -> Stance | None:
@@ -149,64 +189,8 @@ def _ranking_line(
     stance = _stance_at(stances, entry.position)
     parts = [votes, f"{round(100 * entry.votes / total)} %"]
     if stance is not None:
-        parts.append(BADGES[stance])
+        parts.append(_(BADGES[stance]))
     return f"**{entry.place}.** {_label(panel[entry.position], label_limit)} — {' · '.join(parts)}"
-
-
-def _embed(
-    panel: Sequence[Persona],
-    stances: Sequence[Stance | None],
-    counts: Mapping[int, int],
-    lines: list[str],
-    label_limit: int,
-    *,
-    left_out: int = 0,
-) -> Embed:
-    total = sum(counts.values())
-    if total == 0:
-        description = _(
-            "Nobody has voted yet. Which persona convinced you most? Press their button below: "
-            "one vote each, and you can change it."
-        )
-    else:
-        if left_out:
-            lines = [*lines, _("…and {count} more").format(count=left_out)]
-        voted = ngettext("{count} member voted.", "{count} members voted.", total).format(count=total)
-        description = (
-            "\n".join(lines) + "\n\n" + voted + " " + _("Press a persona below to vote or change your vote.")
-        )
-    fields: list[EmbedField] = [
-        {"name": _("Crowd's pick"), "value": _pick(panel, counts, label_limit), "inline": True},
-        {"name": _("Council"), "value": _council(stances), "inline": True},
-        {"name": _("Agreement"), "value": _agreement_text(stances, counts), "inline": False},
-    ]
-    return {
-        "title": truncate(_(CROWD_TITLE), TITLE_LIMIT),
-        "description": truncate(description, DESCRIPTION_LIMIT),
-        "color": CROWD_COLOUR,
-        "fields": fields,
-        "footer": {
-            "text": _(
-                "Agreement: the share of the crowd's votes for personas whose final stance is the "
-                "council's leading one."
-            )
-        },
-        "grows_to": CROWD_EMBED_LIMIT,
-    }
-
-
-def _pick(panel: Sequence[Persona], counts: Mapping[int, int], label_limit: int) -> str:
-    """The persona(s) with the most votes, or a dash before any vote."""
-    ranked = ranking(counts, len(panel))
-    if not ranked:
-        return "—"
-    top = [entry for entry in ranked if entry.place == 1]
-    return truncate(" · ".join(_label(panel[entry.position], label_limit) for entry in top), PICK_LIMIT)
-
-
-def _council(stances: Sequence[Stance | None]) -> str:
-    known = [stance for stance in stances if stance is not None]
-    return stance_tally(known) if known else _("No persona answered.")
 
 
 def _agreement_text(stances: Sequence[Stance | None], counts: Mapping[int, int]) -> str:
@@ -225,7 +209,7 @@ def _agreement_text(stances: Sequence[Stance | None], counts: Mapping[int, int])
     assert share is not None  # votes and a leading stance
     measured = _(
         "{share} % of the crowd's votes went to personas who ended {stance}, the council's side."
-    ).format(share=round(100 * share), stance=BADGES[leading])
+    ).format(share=round(100 * share), stance=_(BADGES[leading]))
     if share >= MOSTLY:
         verdict = _("The crowd mostly agrees with the council.")
     elif share <= 1 - MOSTLY:
@@ -235,19 +219,13 @@ def _agreement_text(stances: Sequence[Stance | None], counts: Mapping[int, int])
     return f"{measured} {verdict}"
 
 
-def _shrunk(embed: Embed, room: int) -> Embed:
-    """``embed`` cut down to ``room`` characters: without its footer, then its fields, then with its
-    description shortened (the last resort of a message with almost no room left)."""
-    smaller: Embed = {**embed}
-    smaller.pop("footer", None)
-    if shown_size(smaller) <= room:
-        return smaller
-    smaller.pop("fields", None)
-    if shown_size(smaller) <= room:
-        return smaller
-    title = truncate(smaller.get("title", ""), max(1, min(TITLE_LIMIT, room)))
-    left = room - discord_length(title)
-    shrunk: Embed = {"title": title, "color": CROWD_COLOUR, "grows_to": CROWD_EMBED_LIMIT}
-    if left > 1:
-        shrunk["description"] = truncate(smaller.get("description", ""), left)
-    return shrunk
+def _shrunk(fields: list[EmbedField], room: int) -> list[EmbedField]:
+    """``fields`` cut down to ``room`` characters (the last resort of a message with almost no room
+    left): the agreement's text first, then the crowd's; each keeps its name and at least one character."""
+    names = sum(discord_length(field["name"]) for field in fields)
+    crowd, agreed = fields
+    agreement_room = max(1, min(FIELD_VALUE_LIMIT, room - names - discord_length(crowd["value"])))
+    agreed = {**agreed, "value": truncate(agreed["value"], agreement_room)}
+    crowd_room = max(1, min(FIELD_VALUE_LIMIT, room - names - discord_length(agreed["value"])))
+    crowd = {**crowd, "value": truncate(crowd["value"], crowd_room)}
+    return [crowd, agreed]

@@ -129,9 +129,10 @@ class DebateStore(Protocol):
         panel: tuple[Persona, ...],
         run_id: str | None = None,
         rounds: int = 1,
+        language: str | None = None,
     ) -> int:
-        """Record a new running debate of ``rounds`` rounds, started by the bot's run ``run_id``; returns
-        its id."""
+        """Record a new running debate of ``rounds`` rounds, started by the bot's run ``run_id`` and held
+        in ``language`` (a Discord locale code; None: English); returns its id."""
         ...
 
     async def begin_continuation(
@@ -144,12 +145,14 @@ class DebateStore(Protocol):
         run_id: str | None = None,
         rounds: int = 1,
         limit: int,
+        language: str | None = None,
     ) -> int:
-        """Record a running debate continuing ``parent_id`` (``kind``: ``round`` or ``followup``) with the
-        parent's server, channel (where the chain was asked; its answers go where the parent's verdict
-        is, :meth:`locate_debate`) and panel; returns its id. Atomic, also across processes: raises
-        :class:`~bot.core.continuations.ChainFull` when the chain has ``limit`` continuations, and for
-        another round :class:`~bot.core.continuations.RoundTaken` when the parent already has one."""
+        """Record a running debate continuing ``parent_id`` (``kind``: ``round`` or ``followup``), held in
+        ``language``, with the parent's server, channel (where the chain was asked; its answers go where
+        the parent's verdict is, :meth:`locate_debate`) and panel; returns its id. Atomic, also across
+        processes: raises :class:`~bot.core.continuations.ChainFull` when the chain has ``limit``
+        continuations, and for another round :class:`~bot.core.continuations.RoundTaken` when the parent
+        already has one."""
         ...
 
     async def count_continuations(self, debate_id: int) -> int:
@@ -250,12 +253,14 @@ class NoSuchDebate(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class DebateStanding:
-    """What the crowd's votes on a debate are set against: its server, its panel and where each persona
-    ended up (its stance in the last round it answered; None when it never answered)."""
+    """What the crowd's votes on a debate are set against: its server, its panel, where each persona
+    ended up (its stance in the last round it answered; None when it never answered) and the language
+    the debate is held in (a Discord locale code; None: English, or recorded before languages were)."""
 
     guild_id: int
     panel: tuple[Persona, ...]
     stances: tuple[Stance | None, ...]
+    language: str | None = None
 
 
 class VoteStore(Protocol):

@@ -340,9 +340,16 @@ def verdict_embeds(
     positions: Sequence[Position] = (),
     fallback_from: PersonaFailure | None = None,
     written_before_failing: str = "",
+    *,
+    crowd: Sequence[EmbedField] = (),
+    crowd_room: int = 0,
 ) -> list[Embed]:
-    """The verdict (or why there is none); below it the council's tally and who changed their mind; the
+    """The verdict (or why there is none); below it who changed their mind and the council's tally; the
     debate's figures in the footer of its last embed, and which model wrote it when the fallback did.
+
+    ``crowd`` fields (the crowd's votes) come last, the first beside the council's tally; that embed may
+    grow by up to ``crowd_room`` characters for them (its ``grows_to``), and when its message could not
+    hold that much, its fields and footer move to an untitled embed of their own.
 
     A verdict that broke off mid-stream keeps what was written (``written_before_failing``) and says why
     it stops there."""
@@ -354,13 +361,13 @@ def verdict_embeds(
     else:
         body = _("⚠️ No verdict: {reason}.").format(reason=_(outcome.reason))
     fields: list[EmbedField] = []
-    if positions:
-        fields.append(_field(_("Council"), council_tally(positions), inline=False))
     changed = [
         f"{safe_inline(p.persona.label)}: {stance_change(p.first, p.stance)}" for p in positions if p.changed
     ]
     if changed:
         fields.append(_field(_("Changed their mind"), "\n".join(changed), inline=False))
+    if positions:
+        fields.append(_field(_("Council"), council_tally(positions), inline=bool(crowd)))
     footer = stats_footer(stats)
     if fallback_from is not None:
         model = fallback_from.model or _("the verdict model")
@@ -371,7 +378,18 @@ def verdict_embeds(
             )
         else:
             footer += " · " + _("{failure}, then its fallback").format(failure=failed)
-    return _titled_sequence(_(VERDICT_TITLE), VERDICT_COLOUR, body, footer, fields)
+    embeds = _titled_sequence(_(VERDICT_TITLE), VERDICT_COLOUR, body, footer, fields)
+    if not crowd:
+        return embeds
+    last = embeds[-1]
+    if shown_size(last) + crowd_room > EMBED_CHARS_PER_MESSAGE:  # its message could not hold the crowd
+        follow: Embed = {"color": VERDICT_COLOUR, "fields": last.pop("fields", [])}
+        follow["footer"] = last.pop("footer")
+        embeds.append(follow)
+        last = follow
+    last["grows_to"] = shown_size(last) + crowd_room
+    last["fields"] = [*last.get("fields", []), *crowd]
+    return embeds
 
 
 def draft_verdict_embeds(text: str) -> list[Embed]:

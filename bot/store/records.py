@@ -44,6 +44,7 @@ class Records:
         panel: tuple[Persona, ...],
         run_id: str | None = None,
         rounds: int = 1,
+        language: str | None = None,
     ) -> int:
         async with self._database.write() as connection:
             result = await connection.execute(
@@ -59,6 +60,7 @@ class Records:
                     started_at=datetime.now(UTC),
                     run_id=run_id,
                     rounds=rounds,
+                    language=language,
                 )
             )
         return int(result.scalar_one())
@@ -73,6 +75,7 @@ class Records:
         run_id: str | None = None,
         rounds: int = 1,
         limit: int,
+        language: str | None = None,
     ) -> int:
         async with self._database.write() as connection:
             # The root's row, locked (PostgreSQL; SQLite's writes are serial), makes the count and the
@@ -110,6 +113,7 @@ class Records:
                     continues_id=parent_id,
                     root_id=root_id,
                     kind=kind,
+                    language=language,
                 )
             )
             record = int(result.scalar_one())

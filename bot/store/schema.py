@@ -113,6 +113,7 @@ debates = Table(
     Column("root_id", Integer, nullable=True, index=True),
     Column("kind", String(16), nullable=True),
     Column("next_round_id", Integer, nullable=True),
+    Column("language", String(16), nullable=True),
     Index("ix_debates_guild_started", "guild_id", "started_at"),
     Index("ix_debates_guild_user", "guild_id", "user_id"),
 )

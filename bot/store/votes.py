@@ -53,7 +53,9 @@ class Votes(Records):
         return {int(row.position): int(row.votes) for row in rows}
 
     async def debate_standing(self, debate_id: int) -> DebateStanding | None:
-        debate = select(debates.c.guild_id, debates.c.panel).where(debates.c.id == debate_id)
+        debate = select(debates.c.guild_id, debates.c.panel, debates.c.language).where(
+            debates.c.id == debate_id
+        )
         stances = (
             select(debate_replies.c.position, debate_replies.c.stance)
             .where(debate_replies.c.debate_id == debate_id, debate_replies.c.stance.is_not(None))
@@ -70,4 +72,5 @@ class Votes(Records):
             guild_id=row.guild_id,
             panel=panel,
             stances=tuple(final.get(position) for position in range(len(panel))),
+            language=row.language,
         )

@@ -34,8 +34,6 @@ PERSONA_MODEL = "gemini-3.1-flash-lite"
 VERDICT_MODEL = "gemini-3.5-flash"
 FINAL_STATES = ("✅", "❌", "⏹️")
 """How a debate's final state line starts (done, failed, stopped), in every language."""
-CROWD_TITLE = "👥 The crowd"
-"""The title of the crowd's votes, the last embed under every verdict."""
 DEBATE_WAIT_S = 30
 
 JSON = dict[str, Any]

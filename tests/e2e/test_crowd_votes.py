@@ -1,7 +1,7 @@
 """The crowd beside the council: members vote for a debate's most convincing persona with the buttons under
-its verdict, one vote each and changeable; the verdict's crowd embed shows the ranking, the council's
-tally and how far they agree, refreshed at most once a second however many press at once, per debate,
-and after a restart."""
+its verdict, one vote each and changeable; the last two fields of the verdict's last embed show the
+crowd's ranking (beside the council's tally) and how far they agree, refreshed at most once a second
+however many press at once, per debate, after a restart, and in the debate's language whoever votes."""
 
 from __future__ import annotations
 
@@ -15,16 +15,19 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
+from bot.core.crowd import crowd_fields
 from bot.core.personas import DEFAULT_PANEL
+from bot.core.stances import Stance
+from bot.core.translation import _, speaking_in
 from bot.store import debates, make_engine
 from tests.e2e.harness import (
-    CROWD_TITLE,
     DISCORD_TOKEN,
     GEMINI_KEY,
     DebateRun,
     final_status,
     run_debate_command,
     running_parley,
+    settled_original,
 )
 from tests.fakes.fake_discord import FakeDiscord, FakeGuild, FakeInteraction, FakeMember, RecordedRequest
 from tests.fakes.fake_gemini import FakeGemini, GeminiCall, Outcome, Reply
@@ -106,15 +109,32 @@ def vote_ids(message: JSON) -> list[str]:
     ]
 
 
-def crowd_of(message: JSON) -> JSON:
-    """The crowd's embed: the last of the verdict's last message."""
-    embed: JSON = message["embeds"][-1]
-    assert embed["title"] == CROWD_TITLE
-    return embed
+CROWD, AGREEMENT = "👥 Crowd", "Agreement"
+
+
+def crowd_of(message: JSON) -> list[JSON]:
+    """The crowd's fields: the last two of the verdict's last embed, the first inline beside the
+    council's tally (inline too, just before)."""
+    fields: list[JSON] = message["embeds"][-1]["fields"]
+    assert [field.get("inline") for field in fields[-3:]] == [True, True, False]
+    return fields[-2:]
+
+
+def crowd_text(message: JSON) -> str:
+    crowd, _agreement = crowd_of(message)
+    assert crowd["name"] == CROWD
+    return str(crowd["value"])
 
 
 def fields_of(embed: JSON) -> dict[str, str]:
     return {field["name"]: field["value"] for field in embed.get("fields", [])}
+
+
+def assert_the_contract_holds(run: DebateRun) -> None:
+    """One titled embed per persona, then the verdict; the thread's last embed carries its figures."""
+    assert run.titled() == [*LABELS, "⚖️ Verdict"]
+    footer = run.thread_embeds[-1]["footer"]["text"]
+    assert all(word in footer for word in ("wall ", "speed-up", "tokens")), footer
 
 
 def edits_of(discord: FakeDiscord, message_id: str) -> list[RecordedRequest]:
@@ -127,10 +147,13 @@ def edits_of(discord: FakeDiscord, message_id: str) -> list[RecordedRequest]:
     ]
 
 
-async def press(discord: FakeDiscord, message: JSON, position: int, member: FakeMember) -> JSON:
-    """``member`` presses the vote button of the persona at ``position``; returns the bot's answer."""
+async def press(
+    discord: FakeDiscord, message: JSON, position: int, member: FakeMember, locale: str = "en-US"
+) -> JSON:
+    """``member`` (whose client speaks ``locale``) presses the vote button of the persona at ``position``;
+    returns the bot's answer."""
     (custom_id,) = [custom_id for custom_id in vote_ids(message) if custom_id.endswith(f":{position}")]
-    interaction = await discord.invoke_component(int(message["id"]), custom_id, member=member)
+    interaction = await discord.invoke_component(int(message["id"]), custom_id, member=member, locale=locale)
     ack = await interaction.wait_for_ack()
     assert ack.type == 4
     assert ack.data is not None
@@ -176,10 +199,10 @@ async def test_members_vote_one_changes_their_mind_and_the_verdict_shows_the_cro
         assert [button["label"] for button in rows[0]["components"]] == LABELS
         assert vote_ids(verdict) == [f"parley:vote:{record}:{n}" for n in range(4)]
         assert rows[-1]["components"][-1]["custom_id"] == f"parley:transcript:{record}"
-        # Before any vote, the crowd's embed invites one, beside the council's tally.
-        before = crowd_of(verdict)
-        assert "Nobody has voted yet" in before["description"]
-        assert fields_of(before)["Council"] == "🟢 For 2 · 🔴 Against 1 · 🟡 Mixed 1"
+        # Before any vote, the crowd's field invites one, beside the council's tally.
+        assert "Nobody has voted yet" in crowd_text(verdict)
+        assert fields_of(verdict["embeds"][-1])["Council"] == "🟢 For 2 · 🔴 Against 1 · 🟡 Mixed 1"
+        assert_the_contract_holds(run)
 
         answers = await asyncio.gather(
             press(discord_fake, verdict, PILOT, leia),
@@ -192,8 +215,9 @@ async def test_members_vote_one_changes_their_mind_and_the_verdict_shows_the_cro
                 await discord_fake.messages_changed().wait()
         changed = await press(discord_fake, verdict, OFFICER, luke)
         final = await shown_when(
-            discord_fake, run.thread_id, verdict["id"], lambda m: "🛡️ Imperial Officer" in str(m["embeds"][-1])
+            discord_fake, run.thread_id, verdict["id"], lambda m: "🛡️ Imperial Officer" in str(crowd_of(m))
         )
+        assert_the_contract_holds(run)
 
     for answer, label in zip(
         answers, ["🚀 Rebel Pilot", "🚀 Rebel Pilot", "🌍 Neutral Citizen"], strict=True
@@ -205,29 +229,29 @@ async def test_members_vote_one_changes_their_mind_and_the_verdict_shows_the_cro
         changed["content"] == "You changed your vote from **🌍 Neutral Citizen** to **🛡️ Imperial Officer**."
     )
 
-    crowd = crowd_of(final)
-    ranking = crowd["description"].split("\n")
+    ranking = crowd_text(final).split("\n")
     assert ranking[:2] == [
         "**1.** 🚀 Rebel Pilot — 2 votes · 67 % · 🟢 For",
         "**2.** 🛡️ Imperial Officer — 1 vote · 33 % · 🔴 Against",
     ]
     assert ranking[-1].startswith("3 members voted.")
-    fields = fields_of(crowd)
-    assert fields["Crowd's pick"] == "🚀 Rebel Pilot"
+    fields = fields_of(final["embeds"][-1])
+    assert list(fields)[-3:] == ["Council", CROWD, AGREEMENT]
     assert fields["Council"] == "🟢 For 2 · 🔴 Against 1 · 🟡 Mixed 1"
-    assert fields["Agreement"] == (
+    assert fields[AGREEMENT].startswith(
         "67 % of the crowd's votes went to personas who ended 🟢 For, the council's side. "
-        "The crowd mostly agrees with the council."
+        "The crowd mostly agrees with the council.\n*Agreement: the share of the crowd's votes"
     )
-    # The verdict itself is untouched above the crowd's embed, and the buttons are still there.
+    # The verdict itself is untouched above the crowd's fields, and the buttons are still there.
     assert final["embeds"][:-1] == verdict["embeds"][:-1]
+    assert {**final["embeds"][-1], "fields": []} == {**verdict["embeds"][-1], "fields": []}
+    assert final["embeds"][-1]["fields"][:-2] == verdict["embeds"][-1]["fields"][:-2]
     assert final["components"] == verdict["components"]
 
     edits = edits_of(discord_fake, verdict["id"])
     assert len(edits) == 2, "the three overlapping presses shared one refresh, the change had its own"
     assert_paced(edits)
-    sent = crowd_of(edits[-1].json)
-    assert {key: crowd[key] for key in sent} == sent, "the last refresh shows the final counts"
+    assert crowd_of(edits[-1].json) == crowd_of(final), "the last refresh shows the final counts"
 
 
 async def test_two_verdicts_in_one_thread_voted_on_at_once_each_show_their_own_votes(
@@ -270,7 +294,7 @@ async def test_two_verdicts_in_one_thread_voted_on_at_once_each_show_their_own_v
             ),
         ]
 
-    one, two = (crowd_of(message)["description"].split("\n") for message in shown)
+    one, two = (crowd_text(message).split("\n") for message in shown)
     assert one[:2] == [
         "**1.** 🚀 Rebel Pilot — 3 votes · 75 % · 🟢 For",
         "**2.** 🛡️ Imperial Officer — 1 vote · 25 % · 🔴 Against",
@@ -278,7 +302,7 @@ async def test_two_verdicts_in_one_thread_voted_on_at_once_each_show_their_own_v
     assert one[-1].startswith("4 members voted.")
     assert two[0] == "**1.** 🤖 Droid Analyst — 2 votes · 100 % · 🟡 Mixed"
     assert two[-1].startswith("2 members voted.")
-    assert fields_of(crowd_of(shown[1]))["Agreement"].startswith("0 % of the crowd's votes")
+    assert fields_of(shown[1]["embeds"][-1])[AGREEMENT].startswith("0 % of the crowd's votes")
     for message in (first, second):
         edits = edits_of(discord_fake, message["id"])
         assert edits
@@ -318,12 +342,61 @@ async def test_after_a_restart_a_vote_counts_with_the_earlier_ones_and_a_purged_
         await asyncio.sleep(1.2)
 
     assert answer["content"] == "Your vote: **🤖 Droid Analyst**. Press another persona to change it."
-    assert crowd_of(final)["description"].split("\n")[:2] == [
+    assert crowd_text(final).split("\n")[:2] == [
         "**1.** 🌍 Neutral Citizen — 1 vote · 50 % · 🟢 For",
         "**1.** 🤖 Droid Analyst — 1 vote · 50 % · 🟡 Mixed",
     ]
-    assert fields_of(crowd_of(final))["Crowd's pick"] == "🌍 Neutral Citizen · 🤖 Droid Analyst"
     assert_paced(edits_of(discord_fake, verdict["id"]))
     assert refused["flags"] & 64
     assert refused["content"] == "This debate no longer exists (it was deleted), so it takes no more votes."
     assert len(edits_of(discord_fake, controlled(gone.thread_messages)["id"])) == edits_before
+
+
+def vote_answer_in(locale: str, label: str) -> str:
+    """What a first vote's private answer says in ``locale``."""
+    with speaking_in(locale):
+        return _("Your vote: **{persona}**. Press another persona to change it.").format(persona=label)
+
+
+async def test_a_german_debates_crowd_stays_german_while_each_voter_is_answered_in_their_own_language(
+    discord_fake: FakeDiscord, gemini: FakeGemini, guild: FakeGuild
+) -> None:
+    asker, pierre, akira = (discord_fake.add_member(guild, name) for name in ("hans", "pierre", "akira"))
+    async with running_parley(discord_fake, gemini):
+        run = await run_debate_command(
+            discord_fake, "[D1] War der Todesstern ein legitimes Ziel?", member=asker, locale="de"
+        )
+        verdict = controlled(run.thread_messages)
+        record = vote_ids(verdict)[0].split(":")[2]
+        # A French and a Japanese member vote at once; the Japanese one then asks for the transcript.
+        french, japanese = await asyncio.gather(
+            press(discord_fake, verdict, PILOT, pierre, "fr"),
+            press(discord_fake, verdict, OFFICER, akira, "ja"),
+        )
+        transcript = await discord_fake.invoke_component(
+            int(verdict["id"]), f"parley:transcript:{record}", member=akira, locale="ja"
+        )
+        sent = await settled_original(discord_fake, transcript)
+        final = await shown_when(
+            discord_fake, run.thread_id, verdict["id"], lambda m: "🛡️ Imperial Officer" in str(crowd_of(m))
+        )
+        stances = tuple(Stance(STANCES[persona.name]) for persona in DEFAULT_PANEL)
+        with speaking_in("de"):
+            german = crowd_fields(DEFAULT_PANEL, stances, {PILOT: 1, OFFICER: 1})
+        with speaking_in("fr"):
+            french_fields = crowd_fields(DEFAULT_PANEL, stances, {PILOT: 1, OFFICER: 1})
+        answers = {"fr": vote_answer_in("fr", LABELS[PILOT]), "ja": vote_answer_in("ja", LABELS[OFFICER])}
+
+    # The refresh speaks the debate's language, not the voters'.
+    assert crowd_of(final) == german
+    assert german != french_fields
+    assert "**1.** 🚀 Rebel Pilot — 1 vote · 50 % · 🟢 Dafür" in crowd_text(final)
+    assert "Pour" not in crowd_text(final)
+    assert fields_of(final["embeds"][-1])["Gremium"] == "🟢 Dafür 2 · 🔴 Dagegen 1 · 🟡 Gemischt 1"
+    # Each voter's private answer speaks their own.
+    assert french["flags"] & 64
+    assert japanese["flags"] & 64
+    assert french["content"] == answers["fr"]
+    assert japanese["content"] == answers["ja"]
+    assert sent["flags"] & 64
+    assert sent["content"] == f"討論 #{record} の記録です。"

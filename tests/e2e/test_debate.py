@@ -84,13 +84,13 @@ async def test_a_debate_lands_in_a_thread_opened_from_the_status_message(
 
     titles = run.titled()
     assert sorted(titles[:4]) == sorted(LABELS)
-    assert titles[4:] == ["⚖️ Verdict", "👥 The crowd"]
+    assert titles[4:] == ["⚖️ Verdict"]
     for persona in DEFAULT_PANEL:
         assert run.text_of(persona.label) == REPLIES[persona.name]
         (embed,) = [e for e in run.thread_embeds if e.get("title") == persona.label]
         assert embed["color"] == persona.colour
     assert run.text_of("⚖️ Verdict") == VERDICT
-    verdict_embed = run.thread_embeds[-2]  # the crowd's votes come last
+    verdict_embed = run.thread_embeds[-1]
     assert "speed-up" in verdict_embed["footer"]["text"]
 
     (verdict_call,) = verdict_calls(gemini)
@@ -124,7 +124,7 @@ async def test_personas_run_at_once_and_each_is_posted_as_it_lands(
     first_post = min(request.t for request in run.thread_posts())
     assert first_post < slowest_return, "the first persona was posted while the slowest was still thinking"
     titles = run.titled()
-    assert titles == [persona.label for persona in DEFAULT_PANEL] + ["⚖️ Verdict", "👥 The crowd"], (
+    assert titles == [persona.label for persona in DEFAULT_PANEL] + ["⚖️ Verdict"], (
         "posted in completion order"
     )
 
@@ -243,7 +243,7 @@ async def test_without_thread_permission_the_debate_runs_in_the_channel(
     assert messages[0]["id"] == str(run.interaction.original_message_id), "the status message comes first"
     titles = [embed["title"] for message in messages[1:] for embed in message["embeds"] if embed.get("title")]
     assert sorted(titles[:4]) == sorted(LABELS)
-    assert titles[4:] == ["⚖️ Verdict", "👥 The crowd"]
+    assert titles[4:] == ["⚖️ Verdict"]
     assert "✅ done in" in run.status
 
 
@@ -277,7 +277,7 @@ async def test_a_thread_creation_refused_by_discord_falls_back_to_the_channel(
     posts = run.requests(lambda r: r.route == "POST /channels/{channel_id}/messages")
     assert {post.path_params["channel_id"] for post in posts} == {str(guild.text_channel.id)}
     titles = [e["title"] for post in posts for e in post.json["embeds"] if e.get("title")]
-    assert sorted(titles) == sorted([*LABELS, "⚖️ Verdict", "👥 The crowd"])
+    assert sorted(titles) == sorted([*LABELS, "⚖️ Verdict"])
 
 
 @pytest.mark.usefixtures("parley")

@@ -17,7 +17,6 @@ import pytest_asyncio
 
 from bot.core.personas import DEFAULT_PANEL
 from tests.e2e.harness import (
-    CROWD_TITLE,
     DISCORD_TOKEN,
     GEMINI_KEY,
     DebateRun,
@@ -128,7 +127,7 @@ def assert_the_others_and_the_verdict_landed(run: DebateRun, gemini: Gemini) -> 
     for persona in OTHERS:
         assert run.text_of(persona.label) == REPLIES[persona.name], persona.name
     assert sorted(run.titled()[:4]) == sorted(persona.label for persona in DEFAULT_PANEL)
-    assert run.titled()[4:] == [VERDICT_TITLE, CROWD_TITLE]
+    assert run.titled()[4:] == [VERDICT_TITLE]
     assert run.text_of(VERDICT_TITLE) == VERDICT
     (verdict_call,) = gemini.verdict_calls()
     for persona in OTHERS:
@@ -243,7 +242,7 @@ async def test_a_failed_verdict_is_named_after_all_four_replies(
     for persona in DEFAULT_PANEL:
         assert run.text_of(persona.label) == REPLIES[persona.name], persona.name
     assert sorted(run.titled()[:4]) == sorted(persona.label for persona in DEFAULT_PANEL)
-    assert run.titled()[4:] == [VERDICT_TITLE, CROWD_TITLE]
+    assert run.titled()[4:] == [VERDICT_TITLE]
     assert run.text_of(VERDICT_TITLE) == "⚠️ No verdict: quota exhausted for today."
     (verdict_call,) = gemini.verdict_calls()
     assert (verdict_call.method, verdict_call.status) == ("streamGenerateContent", 429)

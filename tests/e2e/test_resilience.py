@@ -68,7 +68,7 @@ async def test_used_inside_a_thread_the_debate_stays_in_that_thread(
     messages = discord_fake.channel_messages(thread.id)
     assert messages[0]["id"] == str(run_.interaction.original_message_id)
     titles = [embed["title"] for message in messages[1:] for embed in message["embeds"] if embed.get("title")]
-    assert sorted(titles) == sorted([*LABELS, "⚖️ Verdict", "👥 The crowd"])
+    assert sorted(titles) == sorted([*LABELS, "⚖️ Verdict"])
 
 
 async def test_in_a_voice_channels_chat_the_debate_runs_in_the_channel(
@@ -86,7 +86,7 @@ async def test_in_a_voice_channels_chat_the_debate_runs_in_the_channel(
         for embed in message["embeds"]
         if embed.get("title")
     ]
-    assert sorted(titles) == sorted([*LABELS, "⚖️ Verdict", "👥 The crowd"])
+    assert sorted(titles) == sorted([*LABELS, "⚖️ Verdict"])
 
 
 async def test_a_burst_of_429s_is_waited_out_and_no_message_is_lost(
@@ -107,7 +107,7 @@ async def test_a_burst_of_429s_is_waited_out_and_no_message_is_lost(
     limited = run_.requests(lambda r: r.status == 429)
     assert len(limited) == 3
     assert all(r.response["retry_after"] == 0.3 for r in limited)
-    assert sorted(run_.titled()) == sorted([*LABELS, "⚖️ Verdict", "👥 The crowd"])
+    assert sorted(run_.titled()) == sorted([*LABELS, "⚖️ Verdict"])
     for persona in DEFAULT_PANEL:
         assert run_.text_of(persona.label) == f"{persona.name} has spoken."
     assert "✅ done in" in run_.status
@@ -133,7 +133,7 @@ async def test_after_the_interaction_token_expires_the_status_is_edited_as_a_cha
     assert by_channel
     assert by_channel[-1].path_params["message_id"] == str(run_.interaction.original_message_id)
     assert "✅ done in" in run_.status
-    assert sorted(run_.titled()) == sorted([*LABELS, "⚖️ Verdict", "👥 The crowd"])
+    assert sorted(run_.titled()) == sorted([*LABELS, "⚖️ Verdict"])
 
 
 async def test_a_second_debate_inside_the_cooldown_is_refused_with_the_wait(

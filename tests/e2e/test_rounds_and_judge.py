@@ -184,8 +184,8 @@ async def test_two_rounds_rebut_each_other_and_the_verdict_weighs_the_last(
     )
 
     embeds = titled_embeds(run)
-    assert [str(embed["title"]) for embed in embeds][-2:] == ["⚖️ Verdict", "👥 The crowd"]
-    persona_embeds = embeds[:-2]
+    assert [str(embed["title"]) for embed in embeds][-1] == "⚖️ Verdict"
+    persona_embeds = embeds[:-1]
     assert len(persona_embeds) == 8
     assert [fields_of(embed)["Round"] for embed in persona_embeds] == ["1 of 2"] * 4 + ["2 of 2"] * 4
     citizen_two = next(e for e in persona_embeds[4:] if e["title"] == "🌍 Neutral Citizen")
@@ -197,7 +197,7 @@ async def test_two_rounds_rebut_each_other_and_the_verdict_weighs_the_last(
         assert f"<reply>\n{answer(name, 2)}\n</reply>" in verdict_call.user_text
         assert answer(name, 1) not in verdict_call.user_text
     assert "stance over the rounds: mixed → against" in verdict_call.user_text
-    verdict = fields_of(embeds[-2])  # the crowd's votes come last
+    verdict = fields_of(embeds[-1])
     assert verdict["Council"] == "🟢 For 2 · 🔴 Against 2"
     assert verdict["Changed their mind"] == "🌍 Neutral Citizen: mixed → against"
     assert too_many_requests(discord_fake) == 0
@@ -242,7 +242,7 @@ async def test_a_failing_verdict_model_hands_the_verdict_to_the_fallback(gemini:
         assert run.status.splitlines()[-1].startswith("✅ done in ")
         streamed = [call.model for call in gemini.calls if call.method == "streamGenerateContent"]
         assert streamed == [VERDICT_MODEL, PERSONA_MODEL]
-        verdict = titled_embeds(run)[-2]  # the crowd's votes come last
+        verdict = titled_embeds(run)[-1]
         assert str(verdict["description"]).startswith("## The crux\n")
         footer = verdict["footer"]["text"]  # type: ignore[index]
         assert footer.endswith(
@@ -289,8 +289,8 @@ async def test_two_three_round_debates_sharing_a_thread_keep_their_order_without
             if post.response["message_reference"]["message_id"] == str(interaction.original_message_id)
         ]
         embeds = [embed for post in own for embed in post.json["embeds"] if embed.get("title")]
-        assert [embed["title"] for embed in embeds[-2:]] == ["⚖️ Verdict", "👥 The crowd"]
-        rounds = [fields_of(embed)["Round"] for embed in embeds[:-2]]
+        assert embeds[-1]["title"] == "⚖️ Verdict"
+        rounds = [fields_of(embed)["Round"] for embed in embeds[:-1]]
         assert rounds == ["1 of 3"] * 4 + ["2 of 3"] * 4 + ["3 of 3"] * 4
         assert len(own) < 13, "answers that wait are batched into fewer messages"
     assert too_many_requests(discord_fake) == 0

@@ -92,8 +92,8 @@ def assert_each_debate_posted_in_order(
         status_id = str(interaction.original_message_id)
         assert all(post.response["message_reference"]["message_id"] == status_id for post in own)
         titles = [embed["title"] for post in own for embed in post.json["embeds"] if embed.get("title")]
-        assert sorted(titles[:-2]) == sorted(LABELS), titles
-        assert titles[-2:] == ["⚖️ Verdict", "👥 The crowd"], titles
+        assert sorted(titles[:-1]) == sorted(LABELS), titles
+        assert titles[-1] == "⚖️ Verdict", titles
         assert done_edit(discord, interaction).t >= max(post.finished_at for post in own)
         assert "✅ done in" in status_of(interaction)
     assert [r for r in discord.requests if r.status == 429] == []

@@ -304,7 +304,7 @@ async def test_stopping_one_of_two_debates_in_a_channel_leaves_the_other_to_its_
     assert stopped_titles == [DEFAULT_PANEL[0].label]
     assert own(debates[0])[-1]["content"].startswith(f"⏹️ Stopped by {ASKER_SHOWN}. 1 of 4 answers")
     finished_titles = [e["title"] for m in own(debates[1]) for e in m["embeds"] if e.get("title")]
-    assert sorted(finished_titles) == sorted([*(p.label for p in DEFAULT_PANEL), "⚖️ Verdict", "👥 The crowd"])
+    assert sorted(finished_titles) == sorted([*(p.label for p in DEFAULT_PANEL), "⚖️ Verdict"])
     for debate in debates:
         assert debate.original_message is not None
         assert debate.original_message["components"] == []

@@ -26,7 +26,6 @@ from bot.core.render import (
 from bot.posting.channels import DebateQueue
 from bot.ratelimits import MessageRequest
 from tests.e2e.harness import (
-    CROWD_TITLE,
     DISCORD_TOKEN,
     GEMINI_KEY,
     ORIGINAL_ROUTE,
@@ -97,8 +96,7 @@ def verdict_descriptions(payload: JSON) -> str:
     assert isinstance(embeds, list)
     titles = [embed.get("title") for embed in embeds]
     start = titles.index(VERDICT_TITLE) if VERDICT_TITLE in titles else 0
-    end = titles.index(CROWD_TITLE) if CROWD_TITLE in titles else len(embeds)
-    return "".join(embed.get("description", "") for embed in embeds[start:end])
+    return "".join(embed.get("description", "") for embed in embeds[start:])
 
 
 async def stream_verdict(text: str, chunks: list[str], chunk_delay: float) -> tuple[DebateRun, GeminiCall]:
@@ -151,7 +149,7 @@ async def test_a_short_verdict_shows_its_first_words_and_grows_to_the_models_tex
     assert all(r.json["allowed_mentions"] == NO_PINGS for r in posts + edits)
 
     assert run.text_of(VERDICT_TITLE) == verdict
-    assert "speed-up" in run.thread_embeds[-2]["footer"]["text"]  # the crowd's votes come last
+    assert "speed-up" in run.thread_embeds[-1]["footer"]["text"]
     status_edits = list(run.requests(lambda r: r.route == ORIGINAL_ROUTE and r.status < 300))
     states = [str(r.json.get("content", "")).splitlines()[-1] for r in status_edits]
     assert writing_state() in states
@@ -184,7 +182,7 @@ async def test_a_verdict_past_the_embed_and_message_limits_continues_and_ends_ex
         assert sum(embed_size(embed) for embed in message["embeds"]) <= EMBED_CHARS_PER_MESSAGE
         assert all(len(embed.get("description", "")) <= DESCRIPTION_LIMIT for embed in message["embeds"])
     embeds = [embed for message in final for embed in message["embeds"]]
-    embeds = embeds[[e.get("title") for e in embeds].index(VERDICT_TITLE) : -1]  # the crowd's votes last
+    embeds = embeds[[e.get("title") for e in embeds].index(VERDICT_TITLE) :]
     assert [e.get("title") for e in embeds if e.get("title")] == [VERDICT_TITLE]
     assert "speed-up" in embeds[-1]["footer"]["text"]
     assert all("footer" not in embed for embed in embeds[:-1])
@@ -276,7 +274,7 @@ async def test_three_verdicts_streaming_into_one_thread_stay_within_the_buckets(
         assert verdict_post.t < call.t_responded - 1.0
         final = messages[verdict_post.response["id"]]
         assert verdict_descriptions(final) == tagged_verdict(tag)
-        assert "speed-up" in final["embeds"][-2]["footer"]["text"]  # the crowd's votes come last
+        assert "speed-up" in final["embeds"][-1]["footer"]["text"]
         assert "✅ done in" in str(interaction.original_message.get("content"))  # type: ignore[union-attr]
 
 

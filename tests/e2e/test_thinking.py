@@ -102,5 +102,5 @@ async def test_default_budgets_leave_room_for_whole_answers_after_thinking(
         call.usage.prompt + call.usage.candidates + call.usage.thoughts for call in calls if call.usage
     )
     thoughts = sum(call.thoughts_tokens for call in calls)
-    footer = run.thread_embeds[-2]["footer"]["text"]  # the crowd's votes come last
+    footer = run.thread_embeds[-1]["footer"]["text"]
     assert footer.endswith(f"{billed:,} tokens ({thoughts:,} thinking)")

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]
 SHORT_VERDICT = "## Bottom line\nThe [D1] Death Star was a legitimate target."
 LONG_VERDICT = "## Bottom line\n" + "The [D2] Rebellion had no other way to stop the Death Star. " * 160
-"""About 9,600 characters: three embeds, two messages (and a third for the crowd's embed)."""
+"""About 9,600 characters: three embeds, in three messages (the last keeps room for the crowd's fields)."""
 
 
 def is_verdict_of(tag: str) -> Callable[[GeminiCall], bool]:
@@ -100,9 +100,16 @@ async def test_a_streamed_verdict_over_two_messages_gets_its_controls_on_the_las
         run = await run_debate_command(discord_fake, "[D2] Could the Rebellion have spared the Death Star?")
     assert "✅ done in" in run.status
     messages = verdict_messages(run)
-    # The verdict's two messages leave no room for the crowd's embed beside its end: it goes out alone.
+    # The room kept for the crowd's fields beside the verdict's end moves that end to a message of its own.
     assert len(messages) == 3
-    assert [embed.get("title") for embed in messages[-1]["embeds"]] == ["👥 The crowd"]
+    assert [[embed.get("title") for embed in message["embeds"]] for message in messages] == [
+        [VERDICT_TITLE],
+        [None],
+        [None],
+    ]
+    (end,) = messages[-1]["embeds"]
+    assert [field["name"] for field in end["fields"]][-3:] == ["Council", "👥 Crowd", "Agreement"]
+    assert "speed-up" in end["footer"]["text"]
     assert "".join(embed.get("description", "") for m in messages for embed in m["embeds"]).startswith(
         LONG_VERDICT.strip()[:200]
     )

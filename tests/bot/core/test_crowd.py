@@ -1,4 +1,5 @@
-"""The crowd embed: the ranking of votes, the council beside it, how far they agree, and its bounds."""
+"""The crowd's fields of the verdict: the ranking of votes beside the council, how far they agree, and their
+bounds."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.crowd import (
-    CROWD_EMBED_LIMIT,
+    CROWD_FIELDS_LIMIT,
     agreement,
-    crowd_embed,
+    crowd_fields,
+    fields_size,
     final_stances,
     leading_stance,
     ranking,
     vote_button_label,
 )
-from bot.core.debate import PersonaReply, Position
-from bot.core.llm import TokenUsage
+from bot.core.debate import PersonaFailure, PersonaReply, Position
+from bot.core.llm import FailureKind, TokenUsage
 from bot.core.personas import Persona
 from bot.core.render import (
     DESCRIPTION_LIMIT,
@@ -27,6 +29,7 @@ from bot.core.render import (
     FOOTER_LIMIT,
     TITLE_LIMIT,
     Embed,
+    EmbedField,
     pack_messages,
     shown_size,
     verdict_embeds,
@@ -54,47 +57,57 @@ def maximal_panel() -> tuple[Persona, ...]:
     )
 
 
-def assert_within_discord_limits(embed: Embed) -> None:
-    assert 0 < discord_length(embed.get("title", "")) <= TITLE_LIMIT
+FIELDS_PER_EMBED = 25
+
+
+def assert_within_discord_limits(fields: list[EmbedField]) -> None:
+    assert [field["name"] for field in fields] == ["👥 Crowd", "Agreement"]
+    assert [field.get("inline") for field in fields] == [True, False]
+    for field in fields:
+        assert 0 < discord_length(field["name"]) <= FIELD_NAME_LIMIT
+        assert 0 < discord_length(field["value"]) <= FIELD_VALUE_LIMIT
+    assert fields_size(fields) <= CROWD_FIELDS_LIMIT
+
+
+def assert_embed_within_discord_limits(embed: Embed) -> None:
+    assert discord_length(embed.get("title", "")) <= TITLE_LIMIT
     assert discord_length(embed.get("description", "")) <= DESCRIPTION_LIMIT
     assert discord_length(embed.get("footer", {"text": ""})["text"]) <= FOOTER_LIMIT
+    assert len(embed.get("fields", [])) <= FIELDS_PER_EMBED
     for field in embed.get("fields", []):
         assert 0 < discord_length(field["name"]) <= FIELD_NAME_LIMIT
         assert 0 < discord_length(field["value"]) <= FIELD_VALUE_LIMIT
-    assert shown_size(embed) <= CROWD_EMBED_LIMIT
 
 
-def field(embed: Embed, name: str) -> str:
-    (value,) = [f["value"] for f in embed.get("fields", []) if f["name"] == name]
+def field(fields: list[EmbedField], name: str) -> str:
+    (value,) = [f["value"] for f in fields if f["name"] == name]
     return value
 
 
-def test_with_no_votes_it_invites_voting_and_shows_the_council() -> None:
-    embed = crowd_embed(PANEL, (FOR, FOR, AGAINST), {})
-    assert embed["title"] == "👥 The crowd"
-    assert "Nobody has voted yet" in embed["description"]
-    assert "Press their button below" in embed["description"]
-    assert field(embed, "Council") == "🟢 For 2 · 🔴 Against 1"
-    assert field(embed, "Crowd's pick") == "—"
-    assert field(embed, "Agreement") == "Nobody has voted yet."
-    assert "council's leading one" in embed["footer"]["text"]
-    assert embed["grows_to"] == CROWD_EMBED_LIMIT
-    assert_within_discord_limits(embed)
+def crowd(fields: list[EmbedField]) -> str:
+    return field(fields, "👥 Crowd")
+
+
+def test_with_no_votes_it_invites_voting() -> None:
+    fields = crowd_fields(PANEL, (FOR, FOR, AGAINST), {})
+    assert "Nobody has voted yet" in crowd(fields)
+    assert "Press their button below" in crowd(fields)
+    assert field(fields, "Agreement").startswith("Nobody has voted yet.\n*")
+    assert "council's leading one" in field(fields, "Agreement")
+    assert_within_discord_limits(fields)
 
 
 def test_the_ranking_shows_each_voted_persona_with_votes_share_and_final_stance() -> None:
-    embed = crowd_embed(PANEL, (FOR, FOR, AGAINST), {2: 3, 0: 1})
-    lines = embed["description"].split("\n")
+    fields = crowd_fields(PANEL, (FOR, FOR, AGAINST), {2: 3, 0: 1})
+    lines = crowd(fields).split("\n")
     assert lines[:2] == [
         "**1.** ✨ Jedi — 3 votes · 75 % · 🔴 Against",
         "**2.** 🚀 Rebel Pilot — 1 vote · 25 % · 🟢 For",
     ]
     assert lines[-1].startswith("4 members voted.")
-    assert field(embed, "Crowd's pick") == "✨ Jedi"
-    assert field(embed, "Council") == "🟢 For 2 · 🔴 Against 1"
-    assert field(embed, "Agreement") == (
+    assert field(fields, "Agreement").startswith(
         "25 % of the crowd's votes went to personas who ended 🟢 For, the council's side. "
-        "The crowd mostly disagrees with the council."
+        "The crowd mostly disagrees with the council.\n*Agreement: the share"
     )
 
 
@@ -104,9 +117,12 @@ def test_equal_votes_share_a_place_in_panel_order() -> None:
         (1, 2, 2),
         (3, 1, 1),
     ]
-    embed = crowd_embed(PANEL, (FOR, FOR, AGAINST), {2: 2, 0: 2, 1: 1})
-    assert field(embed, "Crowd's pick") == "🚀 Rebel Pilot · ✨ Jedi"
-    assert "**1.** ✨ Jedi" in embed["description"]
+    lines = crowd(crowd_fields(PANEL, (FOR, FOR, AGAINST), {2: 2, 0: 2, 1: 1})).split("\n")
+    assert lines[:3] == [
+        "**1.** 🚀 Rebel Pilot — 2 votes · 40 % · 🟢 For",
+        "**1.** ✨ Jedi — 2 votes · 40 % · 🔴 Against",
+        "**3.** 🛡️ Imperial Officer — 1 vote · 20 % · 🟢 For",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -129,7 +145,7 @@ def test_agreement_is_the_share_of_votes_for_personas_on_the_councils_leading_si
     stances: tuple[Stance | None, ...], counts: dict[int, int], share: float | None, says: str
 ) -> None:
     assert agreement(stances, counts) == share
-    assert says in field(crowd_embed(PANEL, stances, counts), "Agreement")
+    assert says in field(crowd_fields(PANEL, stances, counts), "Agreement")
 
 
 def test_the_leading_stance_leaves_unknown_and_unanswered_aside_and_a_tie_is_a_split() -> None:
@@ -139,17 +155,19 @@ def test_the_leading_stance_leaves_unknown_and_unanswered_aside_and_a_tie_is_a_s
     assert leading_stance((AGAINST, AGAINST, FOR, FOR, MIXED, AGAINST)) is AGAINST
 
 
-def test_a_persona_that_never_answered_has_no_stance_and_the_council_says_so_when_none_did() -> None:
+def test_a_persona_that_never_answered_has_no_stance() -> None:
     positions = [Position(PANEL[2], AGAINST, FOR), Position(PANEL[0], UNKNOWN, UNKNOWN)]
     assert final_stances(PANEL, positions) == (UNKNOWN, None, AGAINST)
-    assert field(crowd_embed(PANEL, (None, None, None), {}), "Council") == "No persona answered."
+    assert crowd(crowd_fields(PANEL, final_stances(PANEL, positions), {1: 1})).startswith(
+        "**1.** 🛡️ Imperial Officer — 1 vote · 100 %\n"
+    )
 
 
 def test_names_cannot_ping_or_format() -> None:
     panel = (Persona("@everyone", "🚀", "x", 1), Persona("**bold**", "🛡️", "x", 1))
-    embed = crowd_embed(panel, (FOR, AGAINST), {0: 1, 1: 1})
-    assert "@everyone" not in embed["description"].replace("@\u200beveryone", "")
-    assert "**bold**" not in embed["description"]
+    text = crowd(crowd_fields(panel, (FOR, AGAINST), {0: 1, 1: 1}))
+    assert "@everyone" not in text.replace("@\u200beveryone", "")
+    assert "**bold**" not in text
 
 
 def test_a_vote_button_label_fits_discord_and_shows_a_server_emoji_persona_by_name() -> None:
@@ -163,38 +181,76 @@ def test_ten_maximal_personas_all_voted_for_stay_within_every_limit() -> None:
     panel = maximal_panel()
     counts = {position: 1_000_000 + position for position in range(10)}
     stances = (FOR, AGAINST, MIXED, UNSURE, UNKNOWN, FOR, AGAINST, MIXED, UNSURE, None)
-    embed = crowd_embed(panel, stances, counts)
-    assert_within_discord_limits(embed)
-    assert embed["description"].count("\n**") == 9, "all ten ranked"
+    fields = crowd_fields(panel, stances, counts)
+    assert_within_discord_limits(fields)
+    assert crowd(fields).count("\n**") == 9, "all ten ranked"
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    room=st.integers(min_value=1, max_value=CROWD_EMBED_LIMIT + 500),
+    room=st.integers(min_value=1, max_value=CROWD_FIELDS_LIMIT + 500),
     votes=st.lists(st.integers(min_value=0, max_value=10**9), min_size=10, max_size=10),
 )
-def test_the_crowd_embed_never_outgrows_the_room_it_is_given(room: int, votes: list[int]) -> None:
-    embed = crowd_embed(maximal_panel(), (FOR,) * 5 + (AGAINST,) * 5, dict(enumerate(votes)), room=room)
-    assert shown_size(embed) <= max(room, 1)
-    assert_within_discord_limits(embed)
+def test_the_crowd_fields_never_outgrow_the_room_they_are_given(room: int, votes: list[int]) -> None:
+    """Down to their names and a character each: a refresh always has two fields to put back."""
+    fields = crowd_fields(maximal_panel(), (FOR,) * 5 + (AGAINST,) * 5, dict(enumerate(votes)), room=room)
+    least = sum(discord_length(f["name"]) for f in fields) + 2
+    assert fields_size(fields) <= max(room, least)
+    for f in fields:
+        assert 0 < discord_length(f["value"]) <= FIELD_VALUE_LIMIT
 
 
-@pytest.mark.parametrize("verdict_length", [10, 3000, 4000, 4096 + 3000, 4096 + 3900, 3 * 4096])
-def test_packing_keeps_the_room_the_crowd_embed_may_grow_to_in_the_verdicts_last_message(
+def test_the_crowd_sits_beside_the_council_in_the_verdicts_last_embed_after_who_changed_their_mind() -> None:
+    outcome = PersonaReply("Balance.", "gemini-test", 1.0, TokenUsage(1, 1))
+    positions = [Position(PANEL[0], AGAINST, MIXED), Position(PANEL[1], FOR, FOR)]
+    fields = crowd_fields(PANEL, final_stances(PANEL, positions), {})
+    (embed,) = verdict_embeds(outcome, STATS, positions, crowd=fields, crowd_room=CROWD_FIELDS_LIMIT)
+    assert embed["title"] == "⚖️ Verdict"
+    assert [(f["name"], f.get("inline")) for f in embed["fields"]] == [
+        ("Changed their mind", False),
+        ("Council", True),
+        ("👥 Crowd", True),
+        ("Agreement", False),
+    ]
+    assert embed["fields"][-2:] == fields
+    assert "speed-up" in embed["footer"]["text"]
+    assert embed["grows_to"] == shown_size(embed) - fields_size(fields) + CROWD_FIELDS_LIMIT
+
+
+def test_a_failed_verdict_still_carries_the_crowd_fields() -> None:
+    failure = PersonaFailure("it timed out", FailureKind.TIMEOUT, 1.0)
+    positions = [Position(PANEL[0], FOR, FOR)]
+    fields = crowd_fields(PANEL, final_stances(PANEL, positions), {})
+    embeds = verdict_embeds(failure, STATS, positions, crowd=fields, crowd_room=CROWD_FIELDS_LIMIT)
+    assert embeds[-1]["fields"][-2:] == fields
+    assert "No verdict" in embeds[0]["description"]
+
+
+@pytest.mark.parametrize(
+    "verdict_length", [10, 3000, 4000, 4096, 4096 + 3000, 4096 + 3900, 2 * 4096, 3 * 4096]
+)
+def test_packing_keeps_the_room_the_crowd_fields_may_grow_to_in_the_verdicts_last_message(
     verdict_length: int,
 ) -> None:
-    """However long the verdict, the message the crowd embed lands in stays within Discord's limits with
-    the biggest crowd embed there can be in its place."""
+    """However long the verdict, the message the crowd's fields land in stays within Discord's limits with
+    the biggest crowd fields there can be in their place; the footer stays on the last embed."""
     panel = maximal_panel()
     outcome = PersonaReply("v" * verdict_length, "gemini-test", 1.0, TokenUsage(1, 1))
-    positions = [Position(persona, FOR, FOR) for persona in panel]
-    initial = crowd_embed(panel, final_stances(panel, positions), {})
-    messages = pack_messages([*verdict_embeds(outcome, STATS, positions), initial])
+    positions = [Position(persona, FOR, AGAINST) for persona in panel]  # every one changed its mind
+    initial = crowd_fields(panel, final_stances(panel, positions), {})
+    embeds = verdict_embeds(outcome, STATS, positions, crowd=initial, crowd_room=CROWD_FIELDS_LIMIT)
+    assert [embed["title"] for embed in embeds if "title" in embed] == ["⚖️ Verdict"]
+    messages = pack_messages(embeds)
     last = messages[-1]
-    assert last[-1] is initial
-    busiest = crowd_embed(panel, final_stances(panel, positions), dict.fromkeys(range(10), 10**6))
-    others = sum(shown_size(embed) for embed in last[:-1])
-    assert others + shown_size(busiest) <= EMBED_CHARS_PER_MESSAGE
+    assert last[-1]["fields"][-2:] == initial
+    assert "speed-up" in last[-1]["footer"]["text"]
+    busiest = crowd_fields(panel, final_stances(panel, positions), dict.fromkeys(range(10), 10**6))
+    grown: Embed = {**last[-1], "fields": [*last[-1]["fields"][:-2], *busiest]}
+    assert fields_size(busiest) > fields_size(initial)
+    assert sum(shown_size(embed) for embed in [*last[:-1], grown]) <= EMBED_CHARS_PER_MESSAGE
     assert len(last) <= EMBEDS_PER_MESSAGE
     for message in messages:
         assert sum(shown_size(embed) for embed in message) <= EMBED_CHARS_PER_MESSAGE
+        for embed in message:
+            assert_embed_within_discord_limits(embed)
+    assert_embed_within_discord_limits(grown)

@@ -331,8 +331,8 @@ def test_the_verdict_shows_the_council_tally_and_who_changed_their_mind() -> Non
     (embed,) = verdict_embeds(reply("Justified."), STATS, positions)
     assert embed["description"] == "Justified."
     assert embed["fields"] == [
-        {"name": "Council", "value": "🟢 For 1 · 🔴 Against 2 · 🟡 Mixed 1", "inline": False},
         {"name": "Changed their mind", "value": "🚀 Rebel Pilot: mixed → against", "inline": False},
+        {"name": "Council", "value": "🟢 For 1 · 🔴 Against 2 · 🟡 Mixed 1", "inline": False},
     ]
 
 

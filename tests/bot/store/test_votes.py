@@ -186,3 +186,23 @@ async def test_the_migration_makes_the_votes_table_the_schema_describes(
     assert primary_key == ["debate_id", "user_id"]
     assert (foreign_key["referred_table"], foreign_key["constrained_columns"]) == ("debates", ["debate_id"])
     assert foreign_key["options"].get("ondelete") == "CASCADE"
+
+
+async def test_the_standing_keeps_the_language_each_debate_and_continuation_is_held_in(store: Store) -> None:
+    german = await store.begin_debate(
+        guild_id=GUILD,
+        channel_id=5,
+        user_id=ASKER,
+        question="Lohnt es sich?",
+        panel=DEFAULT_PANEL,
+        language="de",
+    )
+    await store.end_debate(german, DebateStatus.DONE, "✅ done", verdict="Ja.", stats=None)
+    brazilian = await store.begin_continuation(
+        german, "followup", user_id=LEIA, question="E agora?", limit=5, language="pt-BR"
+    )
+    english = await finished_debate(store)
+
+    standings = [await store.debate_standing(record) for record in (german, brazilian, english)]
+
+    assert [standing.language if standing else "missing" for standing in standings] == ["de", "pt-BR", None]
