@@ -27,6 +27,7 @@ from bot.core.render import (
     FIELD_NAME_LIMIT,
     FIELD_VALUE_LIMIT,
     EmbedField,
+    left_out_line,
     safe_inline,
     stance_tally,
 )
@@ -168,7 +169,7 @@ def _crowd_text(lines: Sequence[str], total: int, *, left_out: int = 0) -> str:
             "one vote each, and you can change it."
         )
     if left_out:
-        lines = [*lines, _("…and {count} more").format(count=left_out)]
+        lines = [*lines, left_out_line(left_out)]
     voted = ngettext("{count} member voted.", "{count} members voted.", total).format(count=total)
     return "\n".join(lines) + "\n\n" + voted + " " + _("Press a persona below to vote or change your vote.")
 

@@ -223,7 +223,8 @@ def _link_text(text: str) -> str:
     return escape_markdown(neutralise_mentions(one_line(text)))
 
 
-def _more(count: int) -> str:
+def left_out_line(count: int) -> str:
+    """``…and 3 more``: what a list that had to leave ``count`` lines out ends with."""
     return ngettext("…and {count} more", "…and {count} more", count).format(count=count)
 
 
@@ -232,9 +233,9 @@ def _listed(lines: Sequence[str]) -> str:
     kept: list[str] = []
     for index, line in enumerate(lines):
         rest = len(lines) - index - 1
-        tail = "\n" + _more(rest) if rest else ""
+        tail = "\n" + left_out_line(rest) if rest else ""
         if discord_length("\n".join([*kept, line]) + tail) > FIELD_VALUE_LIMIT:
-            return "\n".join([*kept, _more(len(lines) - index)])
+            return "\n".join([*kept, left_out_line(len(lines) - index)])
         kept.append(line)
     return "\n".join(kept)
 
