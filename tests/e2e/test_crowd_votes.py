@@ -390,13 +390,21 @@ async def test_a_german_debates_crowd_stays_german_while_each_voter_is_answered_
     # The refresh speaks the debate's language, not the voters'.
     assert crowd_of(final) == german
     assert german != french_fields
-    assert "**1.** 🚀 Rebel Pilot — 1 vote · 50 % · 🟢 Dafür" in crowd_text(final)
-    assert "Pour" not in crowd_text(final)
+    crowd, agreement = crowd_of(final)
+    assert crowd["name"] == "👥 Publikum"
+    assert "**1.** 🚀 Rebel Pilot — 1 Stimme · 50 % · 🟢 Dafür" in crowd["value"]
+    assert agreement["name"] == "Übereinstimmung"
+    assert "Pour" not in crowd["value"]
     assert fields_of(final["embeds"][-1])["Gremium"] == "🟢 Dafür 2 · 🔴 Dagegen 1 · 🟡 Gemischt 1"
     # Each voter's private answer speaks their own.
     assert french["flags"] & 64
     assert japanese["flags"] & 64
-    assert french["content"] == answers["fr"]
+    assert (
+        french["content"]
+        == answers["fr"]
+        == "Votre vote : **🚀 Rebel Pilot**. Appuyez sur une autre persona pour le changer."
+    )
     assert japanese["content"] == answers["ja"]
+    assert japanese["content"].startswith("あなたの投票：")
     assert sent["flags"] & 64
     assert sent["content"] == f"討論 #{record} の記録です。"
