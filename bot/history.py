@@ -26,9 +26,9 @@ from bot.core.history import (
 from bot.core.records import Storage
 from bot.core.transcript import transcript_filename, transcript_markdown
 from bot.core.translation import N_, _
-from bot.errors import UserFacingError, acknowledge_privately, report, send_private
-from bot.i18n import speak_to
+from bot.errors import UserFacingError, acknowledge_privately, send_private
 from bot.moderation import moderates
+from bot.ui import PressAnswered
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ HISTORY_TEMPLATE = r"parley:history:(?P<owner>[0-9]+):(?P<page>[0-9]+)"
 
 
 class HistoryPageButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=HISTORY_TEMPLATE
+    PressAnswered, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=HISTORY_TEMPLATE
 ):
     """Previous or Next on a history page: opens page ``page`` for the member ``owner``, in the language
     of the member pressing it."""
@@ -183,16 +183,9 @@ class HistoryPageButton(
     ) -> HistoryPageButton:
         return cls(int(match["owner"]), int(match["page"]))
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        speak_to(interaction)  # the callback runs next, in this same task
-        return True
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
         service: HistoryService = interaction.client.history
-        try:
-            await service.turn_page(interaction, self.owner, self.page)
-        except Exception as error:
-            await report(interaction, error)
+        await service.turn_page(interaction, self.owner, self.page)
 
 
 def page_controls(owner_id: int, page: HistoryPage) -> discord.ui.View:

@@ -193,11 +193,33 @@ class PersonaModal(discord.ui.Modal):
         await report(interaction, error)
 
 
+class PressAnswered:
+    """What every button of Parley's answered by id alike does on a press: it speaks the presser's
+    language (:meth:`interaction_check` runs first, in the callback's task), then runs :meth:`act`, whose
+    refusals and faults are told to the member privately. Put it before ``DynamicItem`` in the bases."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        speak_to(interaction)
+        return True
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.act(interaction)
+        except Exception as error:  # a refusal or a fault: the member is told privately
+            await report(interaction, error)
+
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        """What the press does."""
+        raise NotImplementedError
+
+
 STOP_TEMPLATE = r"parley:stop:(?P<record>[0-9]+)"
 """The Stop button's custom_id: the debate's record id, so any run of the bot can answer a press."""
 
 
-class StopButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=STOP_TEMPLATE):
+class StopButton(
+    PressAnswered, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=STOP_TEMPLATE
+):
     """The Stop button of a debate's status message. The debate service decides whether the member may
     stop the debate and stops it; a refusal is answered privately, a stop with a silent acknowledgement
     (the status message then says who stopped it). Made in the debate's task, its label speaks the
@@ -224,16 +246,8 @@ class StopButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
     ) -> StopButton:
         return cls(int(match["record"]))
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        speak_to(interaction)  # the callback runs next, in this same task
-        return True
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await interaction.client.debates.stop(self.record, by=interaction)
-        except Exception as error:  # a refusal or a fault: the member is told privately
-            await report(interaction, error)
-            return
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.client.debates.stop(self.record, by=interaction)
         await interaction.response.defer()
 
 
@@ -254,7 +268,7 @@ TRANSCRIPT_TEMPLATE = r"parley:transcript:(?P<record>[0-9]+)"
 
 
 class TranscriptButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=TRANSCRIPT_TEMPLATE
+    PressAnswered, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=TRANSCRIPT_TEMPLATE
 ):
     """The Transcript button under a verdict: the debate as a Markdown file, sent privately to the member
     who pressed it (when they may see the debate, as with ``/debates transcript``)."""
@@ -281,22 +295,17 @@ class TranscriptButton(
     ) -> TranscriptButton:
         return cls(int(match["record"]))
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        speak_to(interaction)  # the callback runs next, in this same task: it answers in their language
-        return True
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await interaction.client.history.send_transcript(interaction, self.record)
-        except Exception as error:
-            await report(interaction, error)
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.client.history.send_transcript(interaction, self.record)
 
 
 ROUND_TEMPLATE = r"parley:round:(?P<record>[0-9]+)"
 """The Another round button's custom_id: the debate's record id."""
 
 
-class AnotherRoundButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=ROUND_TEMPLATE):
+class AnotherRoundButton(
+    PressAnswered, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=ROUND_TEMPLATE
+):
     """Another round under a verdict: the same panel rebuts once more in the same thread, then a new
     verdict. The continuation service decides whether it may run; a refusal is answered privately."""
 
@@ -322,15 +331,8 @@ class AnotherRoundButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.Vie
     ) -> AnotherRoundButton:
         return cls(int(match["record"]))
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        speak_to(interaction)  # the callback runs next, in this same task: it answers in their language
-        return True
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await interaction.client.continuations.another_round(interaction, self.record)
-        except Exception as error:
-            await report(interaction, error)
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.client.continuations.another_round(interaction, self.record)
 
 
 VOTES_PER_ROW = 5
@@ -339,7 +341,9 @@ VOTE_TEMPLATE = r"parley:vote:(?P<record>[0-9]+):(?P<position>[0-9]+)"
 """A vote button's custom_id: the debate's record id and the persona's place in its panel."""
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE):
+class VoteButton(
+    PressAnswered, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_TEMPLATE
+):
     """One persona's button under a verdict: a press is the member's vote for it as the most convincing
     (one vote each; pressing another persona changes it). The vote service records it, answers privately
     and refreshes the crowd's fields of the verdict."""
@@ -367,22 +371,17 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
         label = item.label if isinstance(item, discord.ui.Button) else None
         return cls(int(match["record"]), int(match["position"]), label or "")
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        speak_to(interaction)  # the callback runs next, in this same task: it answers in their language
-        return True
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await interaction.client.votes.vote(interaction, self.record, self.position)
-        except Exception as error:
-            await report(interaction, error)
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.client.votes.vote(interaction, self.record, self.position)
 
 
 FOLLOW_UP_TEMPLATE = r"parley:followup:(?P<record>[0-9]+)"
 """The Follow-up button's custom_id: the debate's record id."""
 
 
-class FollowUpButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=FOLLOW_UP_TEMPLATE):
+class FollowUpButton(
+    PressAnswered, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=FOLLOW_UP_TEMPLATE
+):
     """Follow-up under a verdict: a form for a further question, which the same panel then debates with
     this debate as context."""
 
@@ -408,15 +407,8 @@ class FollowUpButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     ) -> FollowUpButton:
         return cls(int(match["record"]))
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        speak_to(interaction)  # the callback runs next, in this same task: it answers in their language
-        return True
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await interaction.client.continuations.ask_follow_up(interaction, self.record)
-        except Exception as error:
-            await report(interaction, error)
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.client.continuations.ask_follow_up(interaction, self.record)
 
 
 class FollowUpModal(discord.ui.Modal):
