@@ -427,7 +427,7 @@ class Rig:
 async def fresh_postgres_database(admin_dsn: str) -> AsyncIterator[str]:
     """A new, empty PostgreSQL database beside ``admin_dsn``'s, as a SQLAlchemy URL; dropped afterwards."""
     admin = await asyncpg.connect(admin_dsn, timeout=5)
-    name = f"parley_bench_{secrets.token_hex(4)}"
+    name = f"parley_{secrets.token_hex(6)}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield "postgresql+asyncpg://" + admin_dsn.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"

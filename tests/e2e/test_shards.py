@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import secrets
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 
+from bench.rig import fresh_postgres_database
 from bot.core.panel import with_added
 from bot.core.personas import DEFAULT_PANEL, Persona
 from bot.store import debates, make_engine
@@ -31,14 +31,9 @@ USED_WITHIN_S = 1.0
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
     """A database of its own on the real PostgreSQL (the processes' LISTEN/NOTIFY stays in it)."""
-    admin = await connect_postgres()
-    name = f"parley_shards_{secrets.token_hex(6)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield "postgresql+asyncpg://" + POSTGRES_DSN.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+    await (await connect_postgres()).close()  # unreachable: a failure under CI, a visible skip elsewhere
+    async with fresh_postgres_database(POSTGRES_DSN) as url:
+        yield url
 
 
 async def run_ids(url: str) -> dict[str, str | None]:
